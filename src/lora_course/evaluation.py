@@ -1,0 +1,152 @@
+"""Measured comparisons of a base and a fine-tuned model: answer perplexity and TechCo style metrics."""
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import torch
+
+from .data import Example, has_emoji
+from .generation import Generation, respond
+from .training import IGNORE_INDEX, encode
+
+
+@torch.no_grad()
+def answer_perplexity(model, tokenizer, examples: list[Example], max_length: int = 512) -> float:
+    """exp(mean negative log-likelihood of the reference answers + EOS, given their questions).
+
+    Lower means the model finds the ideal answers more likely; only answer tokens count, as in training.
+    """
+    total_nll, total_tokens = 0.0, 0
+    for example in examples:
+        item = encode(tokenizer, example, max_length)
+        nll, n = _nll(model, item["input_ids"], item["labels"])
+        total_nll, total_tokens = total_nll + nll, total_tokens + n
+    return math.exp(total_nll / total_tokens)
+
+
+@torch.no_grad()
+def text_perplexity(model, tokenizer, texts: list[str], max_length: int = 512) -> float:
+    """Perplexity of plain text (every token after the first): the yardstick for catastrophic forgetting."""
+    total_nll, total_tokens = 0.0, 0
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:max_length]
+        nll, n = _nll(model, ids, ids)
+        total_nll, total_tokens = total_nll + nll, total_tokens + n
+    return math.exp(total_nll / total_tokens)
+
+
+def _nll(model, input_ids: list[int], labels: list[int]) -> tuple[float, int]:
+    was_training = model.training
+    model.eval()
+    logits = model(input_ids=torch.tensor([input_ids], device=model.device)).logits[0, :-1].float()
+    model.train(was_training)
+    targets = torch.tensor(labels[1:], device=logits.device)
+    nll = torch.nn.functional.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+    return nll.item(), int((targets != IGNORE_INDEX).sum())
+
+
+# --- TechCo style: each criterion scores one answer in 0..1 -------------------------------------------------
+
+_GREETING = re.compile(r"^\W*(hi|hello|hey|great question|happy to help|thanks|thank you|good (morning|afternoon)"
+                       r"|no worries|absolutely|of course|sure)\b", re.IGNORECASE)
+_STEP = re.compile(r"^\s*(\d+[.)]|[-*•])\s+\S", re.MULTILINE)
+_SPECIFIC = re.compile(r"\d|→|>|techco\.com|@|settings|app\b|\bmenu\b", re.IGNORECASE)
+_STOPWORDS = set("a an the and or but if to of in on for with my your our i you we it is are was be can do does "
+                 "how what why when where which who me this that have has not no yes please there their".split())
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z][a-z0-9'-]+", text.lower()) if w not in _STOPWORDS and len(w) > 2}
+
+
+def style_scores(question: str, answer: str, ended_with_eos: bool) -> dict[str, float]:
+    """Score one answer against the TechCo voice; each criterion is 0..1 and `style_score` is their mean."""
+    words = answer.split()
+    question_words = _content_words(question)
+    scores = {
+        "emoji": float(has_emoji(answer)),
+        "friendly_opener": float(bool(_GREETING.search(answer))),
+        "actionable_steps": min(len(_STEP.findall(answer)), 2) / 2,
+        "specific": min(len(_SPECIFIC.findall(answer)), 3) / 3,
+        "on_topic": min(1.0, 2 * len(question_words & _content_words(answer)) / max(1, len(question_words))),
+        "clean_stop": float(ended_with_eos),
+        "length": float(25 <= len(words) <= 130),
+    }
+    scores["style_score"] = sum(scores.values()) / len(scores)
+    return scores
+
+
+CRITERIA = ("emoji", "friendly_opener", "actionable_steps", "specific", "on_topic", "clean_stop", "length",
+            "style_score")
+
+
+@dataclass
+class Comparison:
+    """Base vs fine-tuned answers for the same prompts, with per-criterion mean scores."""
+
+    prompts: list[str]
+    base: list[Generation]
+    tuned: list[Generation]
+    base_scores: list[dict] = field(default_factory=list)
+    tuned_scores: list[dict] = field(default_factory=list)
+
+    def mean(self, which: str, criterion: str) -> float:
+        rows = self.base_scores if which == "base" else self.tuned_scores
+        return sum(r[criterion] for r in rows) / len(rows)
+
+    def eos_rate(self, which: str = "tuned") -> float:
+        outputs = self.base if which == "base" else self.tuned
+        return sum(g.ended_with_eos for g in outputs) / len(outputs)
+
+    def samples(self) -> list[dict]:
+        return [{"question": q, "base": b.text, "tuned": t.text} for q, b, t in zip(self.prompts, self.base, self.tuned)]
+
+    def table(self) -> str:
+        """The course's evaluation_results.md table; Winner is computed from the scores (ties stay ties)."""
+        lines = ["| Criterion | Base Model | Fine-tuned | Winner |", "|---|---|---|---|"]
+        for criterion in CRITERIA:
+            base, tuned = self.mean("base", criterion), self.mean("tuned", criterion)
+            winner = "Tie" if abs(base - tuned) < 1e-9 else ("Fine-tuned" if tuned > base else "Base")
+            lines.append(f"| {criterion.replace('_', ' ')} | {base:.2f} | {tuned:.2f} | {winner} |")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        parts = ["# Evaluation results", "", self.table(), "", "## Answers", ""]
+        for sample in self.samples():
+            parts += [f"### {sample['question']}", "", f"**Base:** {sample['base']}", "",
+                      f"**Fine-tuned:** {sample['tuned']}", ""]
+        return "\n".join(parts)
+
+
+def compare_models(model, tokenizer, questions: list[str], max_new_tokens: int = 200) -> Comparison:
+    """Answer each question with the adapter off (base) and on (fine-tuned), greedily, and score both."""
+    with model.disable_adapter():
+        base = respond(model, tokenizer, questions, max_new_tokens=max_new_tokens)
+    tuned = respond(model, tokenizer, questions, max_new_tokens=max_new_tokens)
+    return Comparison(
+        prompts=list(questions), base=base, tuned=tuned,
+        base_scores=[style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, base)],
+        tuned_scores=[style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, tuned)],
+    )
+
+
+def evaluate_adapter(model, tokenizer, examples: list[Example], max_new_tokens: int = 200) -> dict:
+    """The numbers behind `lora-course evaluate`: perplexity and style, base vs tuned, on held-out pairs."""
+    with model.disable_adapter():
+        base_ppl = answer_perplexity(model, tokenizer, examples)
+    tuned_ppl = answer_perplexity(model, tokenizer, examples)
+    comparison = compare_models(model, tokenizer, [e.input for e in examples], max_new_tokens)
+    return {
+        "n_examples": len(examples),
+        "base_perplexity": round(base_ppl, 3),
+        "tuned_perplexity": round(tuned_ppl, 3),
+        "perplexity_ratio": round(tuned_ppl / base_ppl, 3),
+        "base_style_score": round(comparison.mean("base", "style_score"), 3),
+        "tuned_style_score": round(comparison.mean("tuned", "style_score"), 3),
+        "base_eos_rate": round(comparison.eos_rate("base"), 3),
+        "tuned_eos_rate": round(comparison.eos_rate("tuned"), 3),
+        "samples": comparison.samples(),
+        "criteria": {c: {"base": round(comparison.mean("base", c), 3), "tuned": round(comparison.mean("tuned", c), 3)}
+                     for c in CRITERIA},
+    }

@@ -1,0 +1,120 @@
+"""Machinery for the three classic failures: overfitting, out-of-memory, catastrophic forgetting.
+
+The notebooks have learners write the *concepts* (an overfitting detector, a memory estimator, a forgetting
+measure); this module only supplies what reproduces and measures the failures for real.
+"""
+
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+import psutil
+from transformers import TrainerCallback
+
+
+class EvalLossMonitor(TrainerCallback):
+    """Stops training once eval loss has not improved for `patience` evaluations (None: only watch)."""
+
+    def __init__(self, patience: int | None = None):
+        self.patience = patience
+        self.best_loss = float("inf")
+        self.best_epoch = None
+        self.evals_without_improvement = 0
+        self.stopped = False
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        loss = (metrics or {}).get("eval_loss")
+        if loss is None:
+            return
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, round(state.epoch or 0, 3)
+            self.evals_without_improvement = 0
+        else:
+            self.evals_without_improvement += 1
+        if self.patience is not None and self.evals_without_improvement >= self.patience:
+            self.stopped = control.should_training_stop = True
+
+
+# --- Out of memory: measure, don't guess ---------------------------------------------------------------------
+
+@dataclass
+class MemoryMeasurement:
+    """Peak resident memory of a short real training run in a fresh process."""
+
+    label: str
+    peak_rss_mb: float        # whole process: Python + libraries + model + training
+    model_loaded_mb: float    # RSS when training starts (libraries + model)
+    seconds_per_step: float
+    settings: dict
+
+    @property
+    def training_mb(self) -> float:
+        """What training itself added on top of the loaded model."""
+        return self.peak_rss_mb - self.model_loaded_mb
+
+
+def measure_training_memory(settings, data=None, steps: int = 3, base_model: str | None = None,
+                            label: str = "") -> MemoryMeasurement:
+    """Run `steps` real optimizer steps in a subprocess and report its peak RSS.
+
+    A fresh process per strategy, because a process's peak never goes down: measuring several
+    strategies in one kernel would report the worst of them all.
+    """
+    from .paths import data_file
+
+    request = {"settings": dataclasses.asdict(dataclasses.replace(settings, max_steps=steps)),
+               "data": str(data or data_file("techco_support.jsonl")), "base_model": base_model}
+    done = subprocess.run([sys.executable, "-m", "lora_course.troubleshooting"], input=json.dumps(request),
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory measurement failed:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return MemoryMeasurement(label=label, settings=request["settings"], **result)
+
+
+def _measure_in_this_process(request: dict) -> dict:
+    from .training import LoRASettings, fine_tune
+
+    class LoadedMemory(TrainerCallback):
+        def on_train_begin(self, *args, **kwargs):
+            self.mb = psutil.Process().memory_info().rss / 2**20
+
+    loaded = LoadedMemory()
+    with tempfile.TemporaryDirectory() as out:
+        run = fine_tune(request["data"], LoRASettings(**request["settings"]), out, base_model=request["base_model"],
+                        progress=False, callbacks=[loaded])
+    steps = max(1, len(run.train_losses))
+    return {"peak_rss_mb": run.peak_rss_mb, "model_loaded_mb": round(loaded.mb, 1),
+            "seconds_per_step": round(run.wall_seconds / steps, 3)}
+
+
+# --- Catastrophic forgetting -----------------------------------------------------------------------------------
+
+@dataclass
+class ForgettingResult:
+    before: float  # general-text perplexity of the base model
+    after: float   # the same text, fine-tuned model
+    ratio: float   # after / before: 1.0 = nothing forgotten
+
+
+def measure_forgetting(tuned_model, tokenizer, texts: list[str], base_model=None) -> ForgettingResult:
+    """General-text perplexity before and after fine-tuning.
+
+    With a PEFT model and no `base_model`, "before" is the same model with its adapter switched off.
+    """
+    from .evaluation import text_perplexity
+
+    if base_model is None:
+        with tuned_model.disable_adapter():
+            before = text_perplexity(tuned_model, tokenizer, texts)
+    else:
+        before = text_perplexity(base_model, tokenizer, texts)
+    after = text_perplexity(tuned_model, tokenizer, texts)
+    return ForgettingResult(before=round(before, 3), after=round(after, 3), ratio=round(after / before, 3))
+
+
+if __name__ == "__main__":  # the child process of measure_training_memory
+    print(json.dumps(_measure_in_this_process(json.load(sys.stdin))))

@@ -1,0 +1,96 @@
+"""Training recipe: answer-only labels that keep EOS, dynamic padding, real Trainer runs, resume, early stop."""
+
+import dataclasses
+import json
+
+import pytest
+from peft import PeftModel
+from transformers import TrainerCallback
+
+from lora_course.data import format_prompt
+from lora_course.models import load_base_model
+from lora_course.training import IGNORE_INDEX, LoRASettings, TrainingRun, encode, fine_tune, pad_batch
+
+FAST = LoRASettings(rank=4, alpha=8, learning_rate=5e-3, epochs=1, batch_size=2, bf16=False)
+
+
+def test_labels_mask_the_prompt_and_keep_eos(tiny, examples):
+    _, tokenizer = tiny
+    item = encode(tokenizer, examples[0], max_length=256)
+    n_prompt = len(tokenizer(format_prompt(examples[0].input), add_special_tokens=False)["input_ids"])
+    assert item["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
+    assert item["labels"][n_prompt:] == item["input_ids"][n_prompt:]
+    assert item["input_ids"][-1] == tokenizer.eos_token_id == item["labels"][-1]
+
+
+def test_truncation_cuts_from_the_end(tiny, examples):
+    _, tokenizer = tiny
+    item = encode(tokenizer, examples[0], max_length=12)
+    assert len(item["input_ids"]) == len(item["labels"]) == 12
+
+
+def test_padding_is_dynamic_and_masked(tiny, examples):
+    _, tokenizer = tiny
+    short, long = encode(tokenizer, examples[0], 256), encode(tokenizer, examples[1], 256)
+    long = {k: v + v[-3:] for k, v in long.items()}  # 3 tokens longer
+    batch = pad_batch([short, long], tokenizer.pad_token_id)
+    assert batch["input_ids"].shape == (2, len(long["input_ids"]))
+    assert batch["attention_mask"][0].tolist() == [1] * len(short["input_ids"]) + [0] * 3
+    assert batch["labels"][0, -3:].tolist() == [IGNORE_INDEX] * 3
+    # EOS is both the pad token and a target: only the position decides.
+    assert batch["labels"][0, len(short["input_ids"]) - 1] == tokenizer.eos_token_id
+
+
+def test_fine_tune_writes_a_reloadable_adapter_and_run_json(tmp_path, examples):
+    run = fine_tune(examples, FAST, tmp_path / "adapter", progress=False)
+    saved = json.loads((tmp_path / "adapter" / "run.json").read_text())
+    assert saved["n_train"] == 8 and len(saved["train_losses"]) == 4
+    assert saved["trainable_params"] == run.trainable_params > 0
+    assert run.peak_rss_mb > 0 and run.tokens_per_second > 0 and run.wall_seconds > 0
+    base, _ = load_base_model("tiny")
+    reloaded = PeftModel.from_pretrained(base, str(tmp_path / "adapter"))
+    assert reloaded.get_nb_trainable_parameters()[0] == 0  # loaded for inference
+    assert TrainingRun.load(tmp_path / "adapter").settings == dataclasses.asdict(FAST)
+
+
+def test_loss_falls_and_runs_are_seeded(tmp_path, examples):
+    settings = dataclasses.replace(FAST, epochs=4, learning_rate=1e-2, target_modules="all-linear")
+    first = fine_tune(examples, settings, tmp_path / "a", progress=False)
+    second = fine_tune(examples, settings, tmp_path / "b", progress=False)
+    losses = [p["loss"] for p in first.train_losses]
+    assert sum(losses[-4:]) < sum(losses[:4])
+    assert losses == [p["loss"] for p in second.train_losses]
+
+
+def test_eval_split_records_eval_loss_per_epoch(tmp_path, examples):
+    run = fine_tune(examples, dataclasses.replace(FAST, epochs=2, eval_fraction=0.25), tmp_path / "a",
+                    progress=False)
+    assert (run.n_train, run.n_eval) == (6, 2)
+    assert [e["epoch"] for e in run.eval_losses] == [1.0, 2.0]
+
+
+def test_early_stopping_stops_when_eval_loss_rises(tmp_path, examples):
+    # A huge learning rate makes eval loss worse after the first epoch.
+    settings = dataclasses.replace(FAST, epochs=6, learning_rate=1.0, eval_fraction=0.25,
+                                   early_stopping_patience=1)
+    run = fine_tune(examples, settings, tmp_path / "a", progress=False)
+    assert run.stopped_early and len(run.eval_losses) < 6
+    assert run.best_epoch == min(run.eval_losses, key=lambda e: e["loss"])["epoch"]
+
+
+class _Crash(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 6:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def test_a_crashed_run_resumes_from_its_last_checkpoint(tmp_path, examples):
+    settings = dataclasses.replace(FAST, epochs=3)  # 4 steps per epoch, checkpoint after each epoch
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(examples, settings, tmp_path / "a", progress=False, callbacks=[_Crash()])
+    assert (tmp_path / "a" / "checkpoints" / "checkpoint-4").is_dir()
+    run = fine_tune(examples, settings, tmp_path / "a", resume=True, progress=False)
+    assert run.resumed_from == "checkpoint-4"
+    assert [p["step"] for p in run.train_losses] == list(range(5, 13))
+    uninterrupted = fine_tune(examples, settings, tmp_path / "b", progress=False)
+    assert run.train_losses[-1]["loss"] == pytest.approx(uninterrupted.train_losses[-1]["loss"], rel=1e-4)
