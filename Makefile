@@ -32,7 +32,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(wildcard notebooks),notebooks,.)
 
 bench: setup
 	$(BIN)/python benchmarks/bench_training.py

@@ -478,16 +478,3 @@ def test_module_imports_without_heavy_dependencies():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(REPO / "src")}).stdout
     assert out.strip() == "[]"
-
-
-# --- the course dataset ------------------------------------------------------------------------
-
-def test_course_dataset_is_clean():
-    path = REPO / "data" / "techco_support.jsonl"
-    if not path.exists():
-        pytest.skip("data/techco_support.jsonl not written yet")
-    report = validate_file(path)
-    assert report.ok, report.format()
-    assert len(report.examples) >= 24
-    noisy = {"duplicate", "near_duplicate", "style_inconsistent"}
-    assert [w for w in report.warnings if w.code in noisy] == []

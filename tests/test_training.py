@@ -7,9 +7,9 @@ import pytest
 from peft import PeftModel
 from transformers import TrainerCallback
 
-from lora_course.data import format_prompt
+from lora_course.data import Example, format_prompt
 from lora_course.models import load_base_model
-from lora_course.training import IGNORE_INDEX, LoRASettings, TrainingRun, encode, fine_tune, pad_batch
+from lora_course.training import IGNORE_INDEX, PAD_MULTIPLE, LoRASettings, answer_loss, TrainingRun, encode, fine_tune, pad_batch
 
 FAST = LoRASettings(rank=4, alpha=8, learning_rate=5e-3, epochs=1, batch_size=2, bf16=False)
 
@@ -34,11 +34,19 @@ def test_padding_is_dynamic_and_masked(tiny, examples):
     short, long = encode(tokenizer, examples[0], 256), encode(tokenizer, examples[1], 256)
     long = {k: v + v[-3:] for k, v in long.items()}  # 3 tokens longer
     batch = pad_batch([short, long], tokenizer.pad_token_id)
-    assert batch["input_ids"].shape == (2, len(long["input_ids"]))
-    assert batch["attention_mask"][0].tolist() == [1] * len(short["input_ids"]) + [0] * 3
-    assert batch["labels"][0, -3:].tolist() == [IGNORE_INDEX] * 3
+    width = -(-len(long["input_ids"]) // PAD_MULTIPLE) * PAD_MULTIPLE  # longest in batch, rounded up
+    assert batch["input_ids"].shape == (2, width) and width < len(long["input_ids"]) + PAD_MULTIPLE
+    gap = width - len(short["input_ids"])
+    assert batch["attention_mask"][0].tolist() == [1] * len(short["input_ids"]) + [0] * gap
+    assert batch["labels"][0, -gap:].tolist() == [IGNORE_INDEX] * gap
     # EOS is both the pad token and a target: only the position decides.
     assert batch["labels"][0, len(short["input_ids"]) - 1] == tokenizer.eos_token_id
+
+
+def test_chunked_answer_loss_equals_the_models_own_loss(tiny, examples):
+    model, tokenizer = tiny
+    batch = pad_batch([encode(tokenizer, e, 256) for e in examples[:3]], tokenizer.pad_token_id)
+    assert answer_loss(model, batch).item() == pytest.approx(model(**batch).loss.item(), rel=1e-5)
 
 
 def test_fine_tune_writes_a_reloadable_adapter_and_run_json(tmp_path, examples):
@@ -70,11 +78,14 @@ def test_eval_split_records_eval_loss_per_epoch(tmp_path, examples):
 
 
 def test_early_stopping_stops_when_eval_loss_rises(tmp_path, examples):
-    # A huge learning rate makes eval loss worse after the first epoch.
-    settings = dataclasses.replace(FAST, epochs=6, learning_rate=1.0, eval_fraction=0.25,
+    # Held-out answers unlike the training answers: as the model memorises TechCo replies, eval loss rises.
+    unrelated = [Example("What is the capital of France, please?", "Paris has been the capital of France for ages."),
+                 Example("How many legs does a spider have?", "Spiders have eight legs and two body segments.")]
+    settings = dataclasses.replace(FAST, epochs=12, learning_rate=3e-2, target_modules="all-linear",
                                    early_stopping_patience=1)
-    run = fine_tune(examples, settings, tmp_path / "a", progress=False)
-    assert run.stopped_early and len(run.eval_losses) < 6
+    run = fine_tune(examples, settings, tmp_path / "a", eval_data=unrelated, progress=False)
+    assert run.stopped_early and len(run.eval_losses) < 12
+    assert run.eval_losses[-1]["loss"] >= min(e["loss"] for e in run.eval_losses)
     assert run.best_epoch == min(run.eval_losses, key=lambda e: e["loss"])["epoch"]
 
 
@@ -94,3 +105,14 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(tmp_path, examples):
     assert [p["step"] for p in run.train_losses] == list(range(5, 13))
     uninterrupted = fine_tune(examples, settings, tmp_path / "b", progress=False)
     assert run.train_losses[-1]["loss"] == pytest.approx(uninterrupted.train_losses[-1]["loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("option", [{"gradient_checkpointing": True}, {"gradient_accumulation": 2}])
+def test_memory_strategies_still_train_the_adapters(tmp_path, examples, option):
+    run = fine_tune(examples, dataclasses.replace(FAST, max_steps=2, **option), tmp_path / "a", progress=False)
+    from safetensors.torch import load_file
+
+    weights = load_file(tmp_path / "a" / "adapter_model.safetensors")
+    lora_b = [w for name, w in weights.items() if "lora_B" in name]
+    assert lora_b and all(w.abs().sum() > 0 for w in lora_b)  # B starts at zero: non-zero means it learned
+    assert len(run.train_losses) == 2

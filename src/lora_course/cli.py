@@ -55,8 +55,9 @@ def _train(args) -> int:
     run = fine_tune(args.data, _settings(args), args.out, base_model=args.model, resume=args.resume)
     print("\n" + format_trainable(run.trainable_params, run.total_params))
     first, last = run.train_losses[0]["loss"], run.final_train_loss
-    print(f"train loss {first:.3f} -> {last:.3f} over {len(run.train_losses)} steps"
-          + (f"; eval loss per epoch: {', '.join(f'{e['loss']:.3f}' for e in run.eval_losses)}" if run.eval_losses else ""))
+    print(f"train loss {first:.3f} -> {last:.3f} over {len(run.train_losses)} steps")
+    if run.eval_losses:
+        print("eval loss per epoch: " + ", ".join(f"{e['loss']:.3f}" for e in run.eval_losses))
     print(f"{run.wall_seconds:.1f} s, {run.tokens_per_second:.0f} tokens/s, peak RSS {run.peak_rss_mb:.0f} MB"
           + (" (stopped early)" if run.stopped_early else ""))
     print(f"✅ Adapter saved to {run.adapter_dir} (details in run.json)")

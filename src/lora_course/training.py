@@ -15,11 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.utils.checkpoint
+from peft import LoraConfig, get_peft_model
+from peft.helpers import disable_input_dtype_casting
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from .data import Example, format_prompt, load_examples, split_examples
+from .models import load_base_model, lora_target_modules, model_name
+from .troubleshooting import EvalLossMonitor
 
 IGNORE_INDEX = -100  # positions with this label add nothing to the loss
+# Batches are padded up to a multiple of this: CPU matmul kernels (oneDNN) are built and cached per shape, so
+# a handful of widths instead of one per batch saves both kernel-building time and memory.
+PAD_MULTIPLE = 16
 
 
 @dataclass(frozen=True)
@@ -28,9 +36,9 @@ class LoRASettings:
 
     rank: int = 16                 # r: width of the low-rank update B @ A
     alpha: int = 32                # update is scaled by alpha / r
-    dropout: float = 0.05          # dropout on the LoRA input, a mild regulariser
-    target_modules: str = "all-linear"  # "attention" (PEFT default per architecture), "all-linear", or a list
-    learning_rate: float = 1e-3
+    dropout: float = 0.0           # dropout on the LoRA input; no gain in the sweep, and it costs memory and time
+    target_modules: str = "attention"  # "attention" (PEFT default per architecture), "all-linear", or a list
+    learning_rate: float = 4e-3
     epochs: float = 3
     batch_size: int = 2
     gradient_accumulation: int = 1  # effective batch = batch_size * gradient_accumulation
@@ -100,7 +108,8 @@ def encode(tokenizer, example: Example, max_length: int) -> dict:
 
 def pad_batch(features: list[dict], pad_token_id: int) -> dict:
     """Right-pad to the longest sequence in this batch; padding is masked out of attention and loss."""
-    width = max(len(f["input_ids"]) for f in features)
+    longest = max(len(f["input_ids"]) for f in features)
+    width = -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE
     batch = {"input_ids": [], "attention_mask": [], "labels": []}
     for f in features:
         gap = width - len(f["input_ids"])
@@ -108,6 +117,39 @@ def pad_batch(features: list[dict], pad_token_id: int) -> dict:
         batch["attention_mask"].append([1] * len(f["input_ids"]) + [0] * gap)
         batch["labels"].append(f["labels"] + [IGNORE_INDEX] * gap)
     return {key: torch.tensor(value) for key, value in batch.items()}
+
+
+LOSS_CHUNK = 64  # answer tokens per piece of the output-layer + loss computation
+
+
+def answer_loss(model, batch: dict, num_items=None):
+    """Mean cross-entropy over answer tokens, computed so the full (batch x length x 49k vocab) logits never exist.
+
+    Only positions with a label go through the output layer, a chunk at a time, and each chunk's logits are
+    recomputed in the backward pass instead of kept: ~0.2 GB less peak memory per step here, same loss value.
+    `num_items` is the Trainer's count of label tokens across accumulated micro-batches.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = base.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    answer = targets != IGNORE_INDEX
+    hidden, targets = hidden[:, :-1][answer], targets[answer]
+    head = base.get_output_embeddings()
+
+    def chunk_nll(h, y):
+        return torch.nn.functional.cross_entropy(head(h).float(), y, reduction="sum")
+
+    total = sum(torch.utils.checkpoint.checkpoint(chunk_nll, hidden[i:i + LOSS_CHUNK], targets[i:i + LOSS_CHUNK],
+                                                  use_reentrant=False)
+                for i in range(0, len(targets), LOSS_CHUNK))
+    return total / (num_items if num_items is not None else len(targets))
+
+
+class _AnswerLossTrainer(Trainer):
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        with self.accelerator.autocast():  # calling the inner model skips the autocast wrapper on forward()
+            loss = answer_loss(model, inputs, num_items_in_batch)
+        return (loss, {"loss": loss}) if return_outputs else loss
 
 
 def as_examples(data) -> list[Example]:
@@ -119,10 +161,6 @@ def as_examples(data) -> list[Example]:
 
 def add_lora(model, settings: LoRASettings):
     """Wrap a base model with fresh LoRA adapters; only the adapters are trainable."""
-    from peft import LoraConfig, get_peft_model
-
-    from .models import lora_target_modules
-
     targets = settings.target_modules
     if isinstance(targets, str) and targets in ("attention", "all-linear"):
         targets = lora_target_modules(model, targets)
@@ -133,7 +171,6 @@ def add_lora(model, settings: LoRASettings):
 
 
 def _training_arguments(settings: LoRASettings, output_dir: Path, evaluate: bool, progress: bool):
-    per_epoch = "epoch"
     return TrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=settings.epochs,
@@ -146,9 +183,10 @@ def _training_arguments(settings: LoRASettings, output_dir: Path, evaluate: bool
         warmup_steps=settings.warmup_steps,
         lr_scheduler_type=settings.lr_scheduler,
         activation_checkpointing=settings.gradient_checkpointing,
+        bf16=settings.bf16,
         logging_steps=1,
-        eval_strategy=per_epoch if evaluate else "no",
-        save_strategy=per_epoch,
+        eval_strategy="epoch" if evaluate else "no",
+        save_strategy="epoch",
         save_total_limit=2 if not settings.early_stopping_patience else None,
         load_best_model_at_end=bool(evaluate and settings.early_stopping_patience),
         metric_for_best_model="eval_loss",
@@ -159,6 +197,7 @@ def _training_arguments(settings: LoRASettings, output_dir: Path, evaluate: bool
         report_to=[],
         disable_tqdm=not progress,
         remove_unused_columns=False,
+        prediction_loss_only=True,
         dataloader_num_workers=0,
     )
 
@@ -170,9 +209,6 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
     `eval_data` (or `settings.eval_fraction`) enables eval loss per epoch, and early stopping when
     `settings.early_stopping_patience` is set. `resume=True` continues from the newest checkpoint.
     """
-    from .models import load_base_model, model_name
-    from .troubleshooting import EvalLossMonitor
-
     out_dir = Path(out_dir)
     examples = as_examples(data)
     if eval_data is not None:
@@ -191,7 +227,7 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
     eval_set = [encode(tokenizer, ex, settings.max_length) for ex in eval_examples] or None
     recorder = _LossRecorder()
     monitor = EvalLossMonitor(settings.early_stopping_patience) if eval_set else None
-    trainer = Trainer(
+    trainer = _AnswerLossTrainer(
         model=model,
         args=_training_arguments(settings, out_dir / "checkpoints", bool(eval_set), progress),
         train_dataset=train_set,
@@ -203,8 +239,13 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
     if not progress:
         trainer.remove_callback(PrinterCallback)  # it would print every step's log dict
     checkpoint = _latest_checkpoint(out_dir / "checkpoints") if resume else None
+    if resume and checkpoint is None:
+        print(f"No checkpoint in {out_dir / 'checkpoints'} yet: starting from the beginning.")
     start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    # bf16: the frozen base is stored in bf16 and LoRA keeps float32 master weights under autocast. PEFT would
+    # otherwise cast every LoRA input to float32, a saved copy per adapted layer (~0.2 GB of activations here).
+    with disable_input_dtype_casting(model, active=settings.bf16):
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - start
 
     model.save_pretrained(out_dir)
