@@ -5,12 +5,12 @@ Only the API names are updated for transformers 5 (`dtype`, `processing_class`).
 """
 
 import json
-import resource
 import sys
 import time
 
 from datasets import load_dataset
 from peft import LoraConfig, get_peft_model
+from lora_course.troubleshooting import peak_rss_mb  # measured the same way as `lora-course train`
 from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer, TrainingArguments
 
 model_dir, data_path, out_dir = sys.argv[1:4]
@@ -37,4 +37,4 @@ trainer.train()
 wall = time.perf_counter() - start
 losses = [(log["epoch"], log["loss"]) for log in trainer.state.log_history if "loss" in log]
 print(json.dumps({"wall_seconds": wall, "losses": losses,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))

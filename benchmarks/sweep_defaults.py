@@ -22,6 +22,7 @@ CANDIDATES = {
     "q/v, r16, lr 1e-3": dataclasses.replace(FAST, rank=16, alpha=32, learning_rate=1e-3),
     "q/v, r16, lr 2e-3": dataclasses.replace(FAST, rank=16, alpha=32, learning_rate=2e-3),
     "q/v, r16, lr 4e-3": dataclasses.replace(FAST, rank=16, alpha=32, learning_rate=4e-3),
+    "q/v, r16, lr 4e-3, dropout 0.05": dataclasses.replace(FAST, rank=16, alpha=32, learning_rate=4e-3, dropout=0.05),
     "all-linear, r4, lr 2e-3": dataclasses.replace(FAST, target_modules="all-linear", rank=4, alpha=8,
                                                    learning_rate=2e-3),
     "all-linear, r4, lr 4e-3": dataclasses.replace(FAST, target_modules="all-linear", rank=4, alpha=8,

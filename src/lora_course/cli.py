@@ -49,11 +49,9 @@ def _settings(args):
 
 
 def _train(args) -> int:
-    from .models import format_trainable
     from .training import fine_tune
 
     run = fine_tune(args.data, _settings(args), args.out, base_model=args.model, resume=args.resume)
-    print("\n" + format_trainable(run.trainable_params, run.total_params))
     first, last = run.train_losses[0]["loss"], run.final_train_loss
     print(f"train loss {first:.3f} -> {last:.3f} over {len(run.train_losses)} steps")
     if run.eval_losses:
@@ -105,8 +103,9 @@ def _evaluate(args) -> int:
     else:
         print(f"answer perplexity: base {result['base_perplexity']:.2f} -> tuned {result['tuned_perplexity']:.2f} "
               f"(ratio {result['perplexity_ratio']:.2f})")
-        print(f"style score: base {result['base_style_score']:.2f} -> tuned {result['tuned_style_score']:.2f}; "
-              f"tuned answers ending with EOS: {result['tuned_eos_rate']:.0%} of {result['n_examples']}")
+        print(f"style score: base {result['base_style_score']:.2f} -> tuned {result['tuned_style_score']:.2f}")
+        print(f"answers ending with EOS within {args.max_new_tokens} tokens: base {result['base_eos_rate']:.0%} -> "
+              f"tuned {result['tuned_eos_rate']:.0%} (of {result['n_examples']})")
     return 0
 
 

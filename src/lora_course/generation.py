@@ -37,8 +37,9 @@ def respond(model, tokenizer, questions, **kwargs) -> list[Generation] | Generat
 
 
 def _generate_batch(model, tokenizer, prompts, max_new_tokens, do_sample, temperature, top_p, seed):
-    tokenizer.padding_side = "left"
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # new tokens must follow every prompt directly
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    tokenizer.padding_side = side
     set_seed(seed)
     sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample else {
         "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
@@ -49,7 +50,6 @@ def _generate_batch(model, tokenizer, prompts, max_new_tokens, do_sample, temper
                              pad_token_id=tokenizer.pad_token_id, stop_strings=[STOP_STRING],
                              tokenizer=tokenizer, **sampling)
     model.train(was_training)
-    tokenizer.padding_side = "right"
     results = []
     for prompt, row in zip(prompts, out[:, enc["input_ids"].shape[1]:].tolist()):
         ended = tokenizer.eos_token_id in row

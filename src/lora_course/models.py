@@ -182,10 +182,7 @@ def linear_module_names(model) -> set[str]:
 
 def trainable_parameters_line(model) -> str:
     """The line PEFT prints, e.g. `trainable params: 460,800 || all params: 134,975,808 || trainable%: 0.3414`."""
-    return format_trainable(*model.get_nb_trainable_parameters())
-
-
-def format_trainable(trainable: int, total: int) -> str:
+    trainable, total = model.get_nb_trainable_parameters()
     return f"trainable params: {trainable:,d} || all params: {total:,d} || trainable%: {100 * trainable / total:.4f}"
 
 

@@ -9,7 +9,6 @@
 import dataclasses
 import json
 import math
-import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +20,8 @@ from peft.helpers import disable_input_dtype_casting
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from .data import Example, format_prompt, load_examples, split_examples
-from .models import load_base_model, lora_target_modules, model_name
-from .troubleshooting import EvalLossMonitor
+from .models import load_base_model, lora_target_modules, model_name, trainable_parameters_line
+from .troubleshooting import EvalLossMonitor, peak_rss_mb
 
 IGNORE_INDEX = -100  # positions with this label add nothing to the loss
 # Batches are padded up to a multiple of this: CPU matmul kernels (oneDNN) are built and cached per shape, so
@@ -222,6 +221,8 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
     model, tokenizer = load_base_model(base_model, dtype=torch.bfloat16 if settings.bf16 else None)
     model = add_lora(model, settings)
     trainable, total = model.get_nb_trainable_parameters()
+    if progress:
+        print(trainable_parameters_line(model))
 
     train_set = [encode(tokenizer, ex, settings.max_length) for ex in train_examples]
     eval_set = [encode(tokenizer, ex, settings.max_length) for ex in eval_examples] or None
@@ -261,7 +262,7 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
         eval_losses=recorder.eval,
         wall_seconds=round(wall, 2),
         tokens_per_second=round(_tokens_seen(train_set, steps_done, settings) / wall, 1),
-        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_rss_mb=round(peak_rss_mb(), 1),
         trainable_params=trainable,
         total_params=total,
         stopped_early=bool(monitor and monitor.stopped),

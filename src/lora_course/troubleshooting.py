@@ -6,6 +6,7 @@ measure); this module only supplies what reproduces and measures the failures fo
 
 import dataclasses
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,20 @@ class EvalLossMonitor(TrainerCallback):
 
 
 # --- Out of memory: measure, don't guess ---------------------------------------------------------------------
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB.
+
+    Linux's VmHWM starts afresh in a new program; `ru_maxrss` would report a large parent's peak for a child
+    started by fork + exec (e.g. from a notebook kernel or pytest).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 
 @dataclass
 class MemoryMeasurement:
