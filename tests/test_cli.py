@@ -70,3 +70,9 @@ def test_compare_writes_markdown(adapter, capsys, tmp_path):
 def test_missing_adapter_is_a_clear_error(tmp_path, capsys):
     assert main(["generate", "--adapter", str(tmp_path), "hello there"]) == 1
     assert "adapter_config.json" in capsys.readouterr().err
+
+
+def test_a_missing_prompt_file_is_a_clear_error(adapter, tmp_path, capsys):
+    assert main(["compare", "--adapter", str(adapter), "--prompts", str(tmp_path / "nope.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.jsonl" in err and "Traceback" not in err

@@ -110,10 +110,12 @@ def _evaluate(args) -> int:
 
 
 def _report(args) -> int:
+    from pathlib import Path
+
     from .report import write_report
     from .training import TrainingRun
 
-    evaluation = json.loads(open(args.eval, encoding="utf-8").read())
+    evaluation = json.loads(Path(args.eval).read_text(encoding="utf-8"))
     path = write_report(args.out, TrainingRun.load(args.adapter), evaluation, title=args.title, domain=args.domain)
     print(f"✅ Report written to {path}")
     return 0
@@ -200,6 +202,9 @@ def main(argv=None) -> int:
     except (DatasetError, ModelError) as exc:  # the message already says what to do; a traceback would not
         print(f"❌ {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"❌ Cannot read {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

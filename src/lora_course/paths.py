@@ -1,4 +1,4 @@
-"""Where course data, caches and outputs live, independent of the working directory.
+"""Where course data and caches live, independent of the working directory.
 
 nbgrader executes notebooks inside its own folders, so nothing may rely on the cwd.
 """
@@ -8,7 +8,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("LORA_COURSE_DATA", REPO_ROOT / "data"))
-OUTPUTS_DIR = Path(os.environ.get("LORA_COURSE_OUTPUTS", REPO_ROOT / "outputs"))
 
 
 def cache_dir() -> Path:
