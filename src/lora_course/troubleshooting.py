@@ -54,7 +54,6 @@ def peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-
 @dataclass
 class MemoryMeasurement:
     """Peak resident memory of a short real training run in a fresh process."""
