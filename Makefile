@@ -6,7 +6,8 @@ OUT    := outputs
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lab bench sweep clean
+.PHONY: setup demo test lab release autograde feedback bench sweep clean
+STUDENT ?= reference
 
 setup: $(VENV)/.ready
 
@@ -27,12 +28,23 @@ demo: setup
 	$(BIN)/lora-course evaluate --adapter $(OUT)/techco-adapter --data data/techco_eval.jsonl
 	$(BIN)/lora-course compare --adapter $(OUT)/techco-adapter --prompts data/techco_test_prompts.jsonl \
 		--out $(OUT)/evaluation_results.md
+	$(BIN)/python grader/course.py demo
 
 test: setup
 	$(BIN)/python -m pytest
 
 lab: setup
-	$(BIN)/jupyter lab $(if $(wildcard notebooks),notebooks,.)
+	$(BIN)/jupyter lab notebooks
+
+# Instructor workflow (README: "Instructor guide"); work folders live in grader/work (gitignored).
+release: setup
+	$(BIN)/python grader/course.py release
+
+autograde: setup
+	$(BIN)/python grader/course.py autograde $(STUDENT)
+
+feedback: setup
+	$(BIN)/python grader/course.py feedback $(STUDENT)
 
 bench: setup
 	$(BIN)/python benchmarks/bench_training.py
@@ -41,4 +53,4 @@ sweep: setup
 	$(BIN)/python benchmarks/sweep_defaults.py
 
 clean:
-	rm -rf $(OUT) .pytest_cache
+	rm -rf $(OUT) .pytest_cache grader/work

@@ -27,3 +27,16 @@ def test_plot_losses_draws_train_and_eval_curves_per_run():
 def test_a_single_run_needs_no_label():
     ax = plot_losses(_run([2, 1]))
     assert [line.get_label() for line in ax.get_lines()] == ["train"]
+
+
+def test_live_loss_plot_records_what_the_trainer_logs(tiny, examples, tmp_path):
+    from lora_course.plots import LiveLossPlot
+    from lora_course.training import fine_tune
+
+    live = LiveLossPlot(every=1)
+    run = fine_tune(examples, LoRASettings(epochs=1, batch_size=2, eval_fraction=0.25), tmp_path, base_model="tiny",
+                    progress=False, callbacks=[live])
+    assert live.losses == [p["loss"] for p in run.train_losses]
+    assert live.eval_losses == [p["loss"] for p in run.eval_losses]
+    train_line = live.ax.get_lines()[0]
+    assert list(train_line.get_ydata()) == live.losses and "loss" in live.ax.get_title()

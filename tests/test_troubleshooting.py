@@ -1,14 +1,17 @@
 """Troubleshooting machinery: early-stopping monitor, measured memory in a subprocess, forgetting."""
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
+import torch
 from transformers import TrainerControl
 
 from lora_course.paths import data_file
 
 from lora_course.training import LoRASettings, add_lora
-from lora_course.troubleshooting import EvalLossMonitor, measure_forgetting, measure_training_memory
+from lora_course.troubleshooting import (EvalLossMonitor, measure_forgetting, measure_strategies,
+                                         measure_training_memory, mix_examples, train_steps)
 
 
 def _feed(monitor, losses):
@@ -57,3 +60,49 @@ def test_forgetting_compares_adapter_off_and_on(tiny):
     changed = measure_forgetting(peft_model, tokenizer, texts)
     assert changed.before == untouched.before and changed.after != changed.before
     peft_model.unload()
+
+
+def test_mix_keeps_task_order_and_spreads_the_requested_share():
+    task, general = list(range(16)), [f"g{i}" for i in range(10)]
+    mixed = mix_examples(task, general, share=0.2, seed=1)
+    assert [x for x in mixed if isinstance(x, int)] == task and len(mixed) == 20
+    positions = [i for i, x in enumerate(mixed) if isinstance(x, str)]
+    assert len(positions) == 4 and min(b - a for a, b in zip(positions, positions[1:])) >= 3
+    assert mix_examples(task, general, share=0.2, seed=1) == mixed
+    assert mix_examples(task, general, share=0.0) == task
+
+
+def test_mix_refuses_impossible_shares():
+    with pytest.raises(ValueError, match="share"):
+        mix_examples([1, 2], ["g"], share=1.0)
+    with pytest.raises(ValueError, match="general examples needed"):
+        mix_examples(list(range(16)), ["g"], share=0.5)
+
+
+def test_train_steps_trains_what_requires_grad(examples):
+    from lora_course.models import load_base_model
+
+    model, tokenizer = load_base_model("tiny")
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters()}
+    lora = add_lora(model, LoRASettings(rank=4))
+    losses = train_steps(lora, tokenizer, examples[:2], steps=6, learning_rate=1e-2, batch_size=2, max_length=48)
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    for name, param in lora.get_base_model().named_parameters():
+        if "lora_" not in name:
+            assert torch.equal(param, frozen[name.replace(".base_layer", "")]), f"{name} moved under LoRA"
+
+    full, _ = load_base_model("tiny")
+    before = {n: p.detach().clone() for n, p in full.named_parameters()}
+    full_losses = train_steps(full, tokenizer, examples[:2], steps=3, learning_rate=1e-3, batch_size=2,
+                              max_length=48)
+    assert len(full_losses) == 3
+    assert all(not torch.equal(p, before[n]) for n, p in full.named_parameters()), "full fine-tuning moves every weight"
+
+
+def test_strategies_are_measured_in_order_in_parallel_processes():
+    small = LoRASettings(batch_size=1, max_length=48, bf16=False)
+    results = measure_strategies({"batch 1": (small, "tiny"),
+                                  "batch 4": (dataclasses.replace(small, batch_size=4), "tiny")},
+                                 data=data_file("techco_support.jsonl"), steps=1, workers=2)
+    assert [r.label for r in results] == ["batch 1", "batch 4"]
+    assert results[1].settings["batch_size"] == 4 and all(r.peak_rss_mb > r.model_loaded_mb for r in results)

@@ -6,6 +6,8 @@ measure); this module only supplies what reproduces and measures the failures fo
 
 import dataclasses
 import json
+import os
+import random
 import resource
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 
 import psutil
+import torch
 from transformers import TrainerCallback
 
 
@@ -71,22 +74,41 @@ class MemoryMeasurement:
 
 
 def measure_training_memory(settings, data=None, steps: int = 3, base_model: str | None = None,
-                            label: str = "") -> MemoryMeasurement:
+                            label: str = "", threads: int | None = None) -> MemoryMeasurement:
     """Run `steps` real optimizer steps in a subprocess and report its peak RSS.
 
     A fresh process per strategy, because a process's peak never goes down: measuring several
-    strategies in one kernel would report the worst of them all.
+    strategies in one kernel would report the worst of them all. `threads` caps the child's CPU threads.
     """
     from .paths import data_file
 
     request = {"settings": dataclasses.asdict(dataclasses.replace(settings, max_steps=steps)),
                "data": str(data or data_file("techco_support.jsonl")), "base_model": base_model}
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     done = subprocess.run([sys.executable, "-m", "lora_course.troubleshooting"], input=json.dumps(request),
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"memory measurement failed:\n{done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return MemoryMeasurement(label=label, settings=request["settings"], **result)
+
+
+def measure_strategies(strategies: dict, data=None, steps: int = 2, workers: int = 2) -> list[MemoryMeasurement]:
+    """Measure several strategies, `workers` fresh processes at a time (each gets its share of the CPU threads).
+
+    `strategies` maps a label to settings, or to (settings, base_model). Results come back in the given order.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+
+    def one(item):
+        label, value = item
+        settings, base_model = value if isinstance(value, tuple) else (value, None)
+        return measure_training_memory(settings, data, steps, base_model, label, threads)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, strategies.items()))
 
 
 def _measure_in_this_process(request: dict) -> dict:
@@ -106,6 +128,57 @@ def _measure_in_this_process(request: dict) -> dict:
 
 
 # --- Catastrophic forgetting -----------------------------------------------------------------------------------
+
+def mix_examples(task, general, share: float = 0.15, seed: int = 42) -> list:
+    """The task examples, in their order, with general ones spread evenly among them so that they make up
+    `share` of the result (rounded); `seed` picks which general examples.
+
+    Replaying a little general data during fine-tuning is the standard guard against forgetting. Keeping the
+    task order makes a run on the mix directly comparable with a run on the task data alone.
+    """
+    if not 0 <= share < 1:
+        raise ValueError(f"share must be in [0, 1), got {share}")
+    task, general = list(task), list(general)
+    n_general = round(share * len(task) / (1 - share))
+    if n_general > len(general):
+        raise ValueError(f"{n_general} general examples needed for share={share}, only {len(general)} given")
+    picked = random.Random(seed).sample(general, n_general)
+    mixed = list(task)
+    for k, example in enumerate(picked):  # evenly spaced, from the back so earlier positions stay valid
+        mixed.insert(round((n_general - k) * len(task) / (n_general + 1)), example)
+    return mixed
+
+
+def train_steps(model, tokenizer, data, steps: int, learning_rate: float, batch_size: int = 2,
+                max_length: int = 128, weight_decay: float = 0.0, seed: int = 42) -> list[float]:
+    """A plain PyTorch loop: `steps` AdamW steps on every parameter that requires grad, answer-only loss, taking
+    batches from `data` in the order given (cycling).
+
+    The same loop serves full fine-tuning (a base model: every weight trains) and LoRA (a PEFT model: only the
+    adapters train), so the two differ in nothing but what is trainable. Returns the loss of each step.
+    Uses bfloat16 autocast where the hardware has it (weights and optimizer stay float32).
+    """
+    from .training import answer_loss, as_examples, encode, fast_bf16_available, pad_batch
+
+    torch.manual_seed(seed)
+    encoded = [encode(tokenizer, example, max_length) for example in as_examples(data)]
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    losses, position = [], 0
+    model.train()
+    for _ in range(steps):
+        batch_ids = [(position + i) % len(encoded) for i in range(batch_size)]
+        position += batch_size
+        batch = pad_batch([encoded[i] for i in batch_ids], tokenizer.pad_token_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast_bf16_available() and model.device.type == "cpu"):
+            loss = answer_loss(model, batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(round(loss.item(), 4))
+    model.eval()
+    return losses
+
 
 @dataclass
 class ForgettingResult:

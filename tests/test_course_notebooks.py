@@ -1,0 +1,154 @@
+"""The five notebooks as an nbgrader course, checked with real nbgrader commands, real kernels and the real
+bundled model. Scores come from the gradebook (nbgrader.api), never from nbgrader's exit code.
+
+Slow by nature (each solution notebook executes three times: nbgrader validate, nbval, autograde), so the
+notebooks are executed in copies under a temporary folder: solutions/ and notebooks/ stay untouched.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "grader"))
+import course  # noqa: E402
+
+ASSIGNMENTS = course.ASSIGNMENTS
+pytestmark = pytest.mark.notebooks
+
+
+@pytest.fixture(scope="module")
+def grader_dir(tmp_path_factory):
+    """A fresh instructor folder and release folder; the notebooks run on the bundled model, not `tiny`."""
+    root = tmp_path_factory.mktemp("course")
+    saved = {key: os.environ.get(key) for key in ("LORA_COURSE_GRADER_DIR", "LORA_COURSE_RELEASE_DIR",
+                                                  "LORA_COURSE_MODEL")}
+    os.environ.update(LORA_COURSE_GRADER_DIR=str(root / "work"), LORA_COURSE_RELEASE_DIR=str(root / "release"))
+    os.environ.pop("LORA_COURSE_MODEL", None)
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def copy_tree(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*_IGNORED))
+    return target
+
+
+# What executing a notebook leaves next to it (also in nbgrader_config.py's ignore list).
+_IGNORED = (".ipynb_checkpoints", "outputs", "training_data.jsonl", "evaluation_results.md", "mini_project*.jsonl",
+            "mini_project_report.md", "executed*.ipynb")
+
+
+def notebook_paths(folder: Path) -> list[Path]:
+    return [folder / name / f"{name}.ipynb" for name in ASSIGNMENTS]
+
+
+def graded_cells(notebook) -> dict:
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in notebook.cells if "nbgrader" in c.metadata}
+
+
+# --- release ---------------------------------------------------------------------------------------------------
+
+def test_release_notebooks_are_generated_from_solutions_and_in_sync(grader_dir):
+    course.release()
+    for name in ASSIGNMENTS:
+        generated = nbformat.read(course.released_notebook(name), as_version=4)
+        committed = nbformat.read(REPO / "notebooks" / name / f"{name}.ipynb", as_version=4)
+        assert [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in committed.cells] == \
+               [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in generated.cells], \
+               f"notebooks/{name} is out of date: run `make release` and commit"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_holds_no_solutions_and_no_hidden_tests(name):
+    source = nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
+    release = nbformat.reads((REPO / "notebooks" / name / f"{name}.ipynb").read_text(encoding="utf-8"), as_version=4)
+    text = "\n".join(c.source for c in release.cells)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in text
+    regions = r"### BEGIN (?:HIDDEN TESTS|SOLUTION)\n(.*?)### END (?:HIDDEN TESTS|SOLUTION)"
+    source_text = "\n".join(c.source for c in source.cells)
+    public = re.sub(regions, "", source_text, flags=re.S)
+    for region in re.findall(regions, source_text, flags=re.S):
+        secret = [line.strip() for line in region.splitlines() if len(line.strip()) > 25 and line.strip() not in public]
+        assert not any(line in text for line in secret), f"{name}: solution or hidden test leaked: {secret[:1]}"
+    manual = [c for c in graded_cells(source).values() if c.cell_type == "markdown"]
+    assert manual, f"{name} has no manually graded written answer"
+    assert all(graded_cells(release)[c.metadata.nbgrader.grade_id].source == "YOUR ANSWER HERE" for c in manual)
+
+
+# --- validate ----------------------------------------------------------------------------------------------------
+
+def test_nbgrader_validate_passes_every_solution(grader_dir):
+    copies = copy_tree(REPO / "solutions", grader_dir / "validate-solutions")
+    done = course.nbgrader("validate", *map(str, notebook_paths(copies)))
+    output = done.stdout + done.stderr
+    assert output.count("Success! Your notebook passes all the tests.") == len(ASSIGNMENTS), output[-5000:]
+
+
+def test_nbgrader_validate_invert_passes_every_release_notebook(grader_dir):
+    copies = copy_tree(REPO / "notebooks", grader_dir / "validate-release")
+    done = course.nbgrader("validate", "--invert", *map(str, notebook_paths(copies)))
+    output = done.stdout + done.stderr
+    assert output.count("Success! The notebook does not pass any tests.") == len(ASSIGNMENTS), output[-5000:]
+
+
+# --- nbval -------------------------------------------------------------------------------------------------------
+
+def test_nbval_executes_every_solution_notebook(grader_dir):
+    copies = copy_tree(REPO / "solutions", grader_dir / "nbval")
+    done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--current-env", "-p", "no:cacheprovider",
+                           "-q", *map(str, notebook_paths(copies))], cwd=copies, capture_output=True, text=True)
+    assert done.returncode == 0 and " passed" in done.stdout and "failed" not in done.stdout, done.stdout[-5000:]
+
+
+# --- autograde round trips --------------------------------------------------------------------------------------
+
+def test_reference_solutions_get_every_autograded_point_and_print_no_warnings(grader_dir):
+    course.submit("reference", REPO / "solutions")
+    scores = course.autograde("reference")
+    print("\n" + course.table(scores))
+    for score in scores:
+        assert score.max_auto > 0 and score.auto == score.max_auto, course.grades("reference", score.assignment)
+        assert score.max_manual > 0
+        executed = nbformat.read(course.work_dir() / "autograded" / "reference" / score.assignment /
+                                 f"{score.assignment}.ipynb", as_version=4)
+        for grade_id, cell in graded_cells(executed).items():
+            if cell.cell_type == "code" and cell.metadata.nbgrader.get("grade"):
+                stderr = [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+                assert not stderr, f"{score.assignment}/{grade_id} wrote to stderr: {stderr}"
+
+
+def test_untouched_release_notebooks_get_zero(grader_dir):
+    course.submit("untouched", REPO / "notebooks")
+    for score in course.autograde("untouched"):
+        assert score.max_auto > 0 and score.auto == 0, course.grades("untouched", score.assignment)
+
+
+def test_one_wrong_function_loses_exactly_its_points(grader_dir, tmp_path):
+    name = ASSIGNMENTS[0]
+    notebook = nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
+    cell = graded_cells(notebook)["impl_validate_dataset"]
+    cell.source = re.sub(r"### BEGIN SOLUTION.*### END SOLUTION", "return []  # a validator that finds nothing",
+                         cell.source, flags=re.S)
+    (tmp_path / name).mkdir()
+    nbformat.write(notebook, tmp_path / name / f"{name}.ipynb")
+    course.submit("one-wrong", tmp_path, [name])
+    course.autograde("one-wrong", [name])
+    grades = course.grades("one-wrong", name)
+    points = {grade_id: c.metadata.nbgrader.points for grade_id, c in graded_cells(notebook).items()
+              if c.metadata.nbgrader.get("points") and c.cell_type == "code"}
+    lost = {grade_id for grade_id in points if grades[grade_id] < points[grade_id]}
+    assert lost == {"test_validate_dataset_visible", "test_validate_dataset_hidden"}, grades
+    assert all(grades[g] == 0 for g in lost)

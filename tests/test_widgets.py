@@ -1,0 +1,79 @@
+"""The side-by-side playground, driven without a browser: build it, click the button, read the HTML it shows."""
+
+import pytest
+
+from lora_course.widgets import ComparisonPlayground, comparison_playground, score_answer, side_by_side_html
+
+
+@pytest.fixture(scope="module")
+def tiny_peft():
+    # A fresh tiny model: get_peft_model changes the model it wraps, so the shared `tiny` fixture stays untouched.
+    from lora_course.models import load_base_model
+    from lora_course.training import LoRASettings, add_lora
+
+    model, tokenizer = load_base_model("tiny")
+    return add_lora(model, LoRASettings(rank=2, alpha=4)), tokenizer
+
+
+CRITERIA = {
+    "answer length": lambda q, a: min(len(a), 100) / 100,
+    "mentions question": lambda q, a: q.split()[0].lower() in a.lower(),
+}
+
+
+def test_click_shows_both_answers_scored_with_the_given_criteria(tiny_peft):
+    model, tokenizer = tiny_peft
+    calls = []
+
+    def counting(question, answer):
+        calls.append((question, answer))
+        return 0.5
+
+    playground = comparison_playground(model, tokenizer, {**CRITERIA, "counted": counting}, max_new_tokens=8)
+    playground.question.value = "  How do I reset my password?  "
+    playground.button.click()
+    result = playground.last_result
+    assert result["question"] == "How do I reset my password?"
+    assert set(result["base_scores"]) == set(result["tuned_scores"]) == {"answer length", "mentions question", "counted"}
+    assert [a for _, a in calls] == [result["base"], result["tuned"]]  # the learner's function scored both answers
+    assert all(isinstance(v, float) and 0 <= v <= 1 for v in result["base_scores"].values())
+    shown = playground.result.value
+    assert "How do I reset my password?" in shown and "Base model" in shown and "Fine-tuned" in shown
+    assert "counted" in shown and "0.50" in shown
+    assert not playground.button.disabled and "tokens" in playground.status.value
+    # a fresh LoRA adapter (B = 0) does not change the model: both greedy answers are identical
+    assert result["base"] == result["tuned"]
+
+
+def test_empty_question_asks_for_one(tiny_peft):
+    model, tokenizer = tiny_peft
+    playground = ComparisonPlayground(model, tokenizer, CRITERIA, max_new_tokens=4)
+    playground.question.value = "   "
+    playground.button.click()
+    assert playground.last_result is None and "type a question" in playground.status.value
+
+
+def test_errors_in_a_criterion_are_shown_not_lost(tiny_peft):
+    model, tokenizer = tiny_peft
+
+    def broken(question, answer):
+        raise NotImplementedError()
+
+    playground = ComparisonPlayground(model, tokenizer, {"broken": broken}, max_new_tokens=4)
+    playground.button.click()  # a callback must not raise into the widget machinery
+    assert playground.status.value.startswith("Error: NotImplementedError") and not playground.button.disabled
+    with pytest.raises(NotImplementedError):
+        playground.ask("How do I reset my password?")
+
+
+def test_a_plain_model_is_refused_with_a_hint(tiny):
+    model, tokenizer = tiny
+    with pytest.raises(TypeError, match="PeftModel"):
+        ComparisonPlayground(model, tokenizer, CRITERIA)
+
+
+def test_html_escapes_answers_and_bolds_the_winner():
+    shown = side_by_side_html("Q <1>?", "<script>x</script>", "fine", {"tone": 0.25}, {"tone": 0.75})
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
+    assert "<b>0.75</b>" in shown and "<b>0.25</b>" not in shown
+    assert score_answer("q", "a", {"yes": lambda q, a: True}) == {"yes": 1.0}
