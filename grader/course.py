@@ -30,6 +30,7 @@ REPO = GRADER.parent
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 ASSIGNMENTS = ("01_dataset_preparation", "02_lora_fine_tuning", "03_compare_models", "04_troubleshooting",
                "05_mini_project")
+DEMO_INPUTS = ("solutions", "src", "data", "grader", "pyproject.toml", "Makefile")  # what `make demo` runs on
 
 
 def work_dir() -> Path:
@@ -37,13 +38,13 @@ def work_dir() -> Path:
     return Path(os.environ.get("LORA_COURSE_GRADER_DIR", GRADER / "work"))
 
 
-def nbgrader(*args: str, release_dir: Path | None = None) -> subprocess.CompletedProcess:
+def nbgrader(*args: str, release_into: Path | None = None) -> subprocess.CompletedProcess:
     """Run an nbgrader command with this course's config; returns its output for the caller to report."""
     work_dir().mkdir(parents=True, exist_ok=True)  # nbgrader changes into it first
     command = [str(Path(sys.executable).with_name("nbgrader")), *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    if release_dir is not None:
-        env["LORA_COURSE_RELEASE_DIR"] = str(release_dir)  # read by nbgrader_config.py
+    if release_into is not None:
+        env["LORA_COURSE_RELEASE_DIR"] = str(release_into)  # read by nbgrader_config.py
     return subprocess.run(command, cwd=GRADER, env=env, capture_output=True, text=True, check=False)
 
 
@@ -67,7 +68,7 @@ def register(assignments=ASSIGNMENTS) -> None:
 
 
 def generate(assignment: str, into: Path) -> None:
-    done = nbgrader("generate_assignment", assignment, "--force", release_dir=into)
+    done = nbgrader("generate_assignment", assignment, "--force", release_into=into)
     if done.returncode != 0 or not released_notebook(assignment, into).exists():
         raise RuntimeError(f"generate_assignment {assignment} failed:\n{done.stderr[-3000:]}")
     registration_stamp(assignment).write_text(source_digest(assignment))
@@ -199,11 +200,11 @@ def reference_problems(student: str, assignments=ASSIGNMENTS) -> list[str]:
 
 
 def fingerprint() -> str | None:
-    """What a demo's result depends on: every course file as it is now (tracked or new, not ignored) and the
+    """What a demo's result depends on: the files it reads as they are now (tracked or new, not ignored) and the
     installed packages. None outside a git checkout (then nothing is taken as proven)."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                                capture_output=True, check=True).stdout
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+                                 *DEMO_INPUTS], cwd=REPO, capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     digest = hashlib.sha256()
@@ -216,8 +217,8 @@ def fingerprint() -> str | None:
     return digest.hexdigest()
 
 
-def proof_path() -> Path:
-    return work_dir() / "demo-proof.json"
+def proof_path(work: Path | None = None) -> Path:
+    return (work or work_dir()) / "demo-proof.json"
 
 
 def write_proof(student: str, assignments) -> None:
@@ -227,10 +228,10 @@ def write_proof(student: str, assignments) -> None:
                                         "assignments": list(assignments)}, indent=1))
 
 
-def proven_student(assignments) -> str | None:
+def proven_student(assignments, work: Path | None = None) -> str | None:
     """The demo's student whose autograded reference solutions cover `assignments` on the code as it is now."""
     try:
-        proof = json.loads(proof_path().read_text())
+        proof = json.loads(proof_path(work).read_text())
     except (OSError, ValueError):
         return None
     current = fingerprint()
