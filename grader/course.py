@@ -71,7 +71,9 @@ def generate(assignment: str, into: Path) -> None:
     done = nbgrader("generate_assignment", assignment, "--force", release_into=into)
     if done.returncode != 0 or not released_notebook(assignment, into).exists():
         raise RuntimeError(f"generate_assignment {assignment} failed:\n{done.stderr[-3000:]}")
-    registration_stamp(assignment).write_text(source_digest(assignment))
+    stamp = registration_stamp(assignment)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(source_digest(assignment))
 
 
 def registered(assignment: str) -> bool:
@@ -90,9 +92,7 @@ def registered(assignment: str) -> bool:
 
 def registration_stamp(assignment: str) -> Path:
     """The digest of the source notebook the gradebook was last filled from."""
-    stamps = work_dir() / "registered"
-    stamps.mkdir(parents=True, exist_ok=True)
-    return stamps / f"{assignment}.sha256"
+    return work_dir() / "registered" / f"{assignment}.sha256"
 
 
 def source_digest(assignment: str) -> str:
