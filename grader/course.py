@@ -12,17 +12,26 @@ A brand-new instructor folder needs no set-up: autograde registers each assignme
 """
 
 import argparse
+import csv
 import hashlib
 import importlib.metadata
 import json
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
+import threading
+import zipfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+import sandbox
 
 GRADER = Path(__file__).resolve().parent
 REPO = GRADER.parent
@@ -30,6 +39,13 @@ REPO = GRADER.parent
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 ASSIGNMENTS = ("01_dataset_preparation", "02_lora_fine_tuning", "03_compare_models", "04_troubleshooting",
                "05_mini_project")
+COURSE_ID = "lora-course"
+CELL_SECONDS = 300  # nbgrader_config.py: c.Execute.timeout
+NOTEBOOK_SECONDS = int(os.environ.get("LORA_COURSE_NOTEBOOK_SECONDS", 1800))  # per run; each cell has 300 s
+MAX_NOTEBOOK_MB = 50  # a submitted notebook, in a learner's zip
+MAX_OUTPUT_KB = 512   # one output of an executed notebook
+NBGRADER_MEMORY_GB = 6  # the instructor-side nbgrader process holds every output the kernel sends
+GRADEBOOK_LOCK = threading.Lock()  # this process's own gradebook writes, one at a time
 DEMO_INPUTS = ("solutions", "src", "data", "grader", "pyproject.toml", "Makefile")  # what `make demo` runs on
 
 
@@ -38,14 +54,22 @@ def work_dir() -> Path:
     return Path(os.environ.get("LORA_COURSE_GRADER_DIR", GRADER / "work"))
 
 
-def nbgrader(*args: str, release_into: Path | None = None) -> subprocess.CompletedProcess:
+def nbgrader(*args: str, release_into: Path | None = None, env=None, timeout=None) -> subprocess.CompletedProcess:
     """Run an nbgrader command with this course's config; returns its output for the caller to report."""
     work_dir().mkdir(parents=True, exist_ok=True)  # nbgrader changes into it first
     command = [str(Path(sys.executable).with_name("nbgrader")), *args]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
     if release_into is not None:
         env["LORA_COURSE_RELEASE_DIR"] = str(release_into)  # read by nbgrader_config.py
-    return subprocess.run(command, cwd=GRADER, env=env, capture_output=True, text=True, check=False)
+    return subprocess.run(command, cwd=GRADER, env=env, capture_output=True, text=True, check=False, timeout=timeout,
+                          preexec_fn=limit_own_memory)
+
+
+def limit_own_memory() -> None:
+    """A soft cap: a kernel that floods output makes nbgrader fail (flagged), not the grading machine."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (NBGRADER_MEMORY_GB << 30, resource.RLIM_INFINITY))
 
 
 def release(assignments=ASSIGNMENTS) -> None:
@@ -82,7 +106,7 @@ def registered(assignment: str) -> bool:
     stamp = registration_stamp(assignment)
     if not stamp.exists() or stamp.read_text() != source_digest(assignment):
         return False
-    with Gradebook(gradebook_url(), course_id="lora-course") as gradebook:
+    with Gradebook(gradebook_url(), course_id=COURSE_ID) as gradebook:
         try:
             gradebook.find_notebook(assignment, assignment)
         except MissingEntry:
@@ -121,43 +145,351 @@ def submit(student: str, source: Path, assignments=ASSIGNMENTS) -> None:
         shutil.copy(notebook, target)
 
 
+def collect(folder: Path, assignments=ASSIGNMENTS) -> list[str]:
+    """Learners' zip files (`<student>.zip`, e.g. their handout folder zipped) -> submitted/<student>/.
+
+    Only the assignment notebooks are taken out (by name, wherever they lie in the zip, at most MAX_NOTEBOOK_MB
+    each); nothing else in a zip is extracted, so a crafted path cannot write outside submitted/."""
+    collected = []
+    for archive in sorted(Path(folder).glob("*.zip")):
+        student = archive.stem
+        try:
+            with zipfile.ZipFile(archive) as zipped:
+                members = {Path(info.filename).name: info for info in zipped.infolist() if not info.is_dir()}
+                for assignment in assignments:
+                    info = members.get(f"{assignment}.ipynb")
+                    target = submitted_notebook(student, assignment)
+                    if info is None or info.file_size > MAX_NOTEBOOK_MB << 20:
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(zipped.read(info))
+        except zipfile.BadZipFile:
+            print(f"skipped {archive.name}: not a zip file", file=sys.stderr)
+            continue
+        collected.append(student)
+    return collected
+
+
 @dataclass
 class Score:
     assignment: str
-    auto: float          # points from autograded test cells
+    auto: float          # points from autograded test cells (the lower of the kernel's and the re-check's)
     max_auto: float
     max_manual: float    # written answers, graded by a person in the formgrader
-    seconds: float       # autograde wall time: executing the notebook dominates it
+    seconds: float       # autograde wall time: executing the notebook (twice: kernel, re-check) dominates it
+    student: str = ""
+    flags: tuple[str, ...] = ()
 
 
-def autograde(student: str, assignments=ASSIGNMENTS) -> list[Score]:
-    """Autograde in course order (exercise 3 reuses exercise 2's adapter when it is there)."""
+def students() -> list[str]:
+    """Everyone with a folder under submitted/ (what `collect` or `submit` put there)."""
+    folder = work_dir() / "submitted"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
+
+
+def autograde(student: str | None = None, assignments=ASSIGNMENTS, workers: int = 1,
+              unsandboxed: bool = False) -> list[Score]:
+    """Grade one student, or everyone under submitted/, in a pool of `workers` that share the CPU cores.
+
+    Each student's notebooks run in course order (exercise 3 reuses exercise 2's adapter); students run in
+    parallel. Every worker's kernel gets cores // workers threads: two torch processes that each think they own the
+    machine run ~10x slower than one.
+    """
+    if not unsandboxed and (reason := sandbox.unavailable_reason()):
+        raise SandboxUnavailable(reason)
     register(assignments)
-    scores = []
-    for assignment in assignments:
-        start = time.perf_counter()
-        done = nbgrader("autograde", assignment, "--student", student, "--force")
-        seconds = time.perf_counter() - start
-        try:
-            scores.append(read_score(student, assignment, seconds))
-        except Exception as error:  # no submission row: nbgrader failed before grading
-            raise RuntimeError(f"autograde {assignment} for {student} failed:\n{done.stderr[-3000:]}") from error
+    everyone = [student] if student else students()
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+
+    def grade_student(name: str) -> list[Score]:
+        return [grade_submission(name, assignment, threads, unsandboxed) for assignment in assignments]
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        scores = [score for batch in pool.map(grade_student, everyone) for score in batch]
+    write_grades_csv()
     return scores
+
+
+class SandboxUnavailable(RuntimeError):
+    def __str__(self):
+        return (f"Cannot grade in isolation: {self.args[0]}. Learner code would run with the instructor's rights, "
+                "network and files. Install bubblewrap, or pass --unsandboxed to grade without isolation anyway.")
+
+
+def grade_submission(student: str, assignment: str, threads: int, unsandboxed: bool = False) -> Score:
+    """nbgrader autograde with the kernel in the sandbox, then a re-check outside that kernel; keeps the lower."""
+    start = time.perf_counter()
+    problems = submission_problems(student, assignment)
+    flags = list(problems) + (["graded unsandboxed"] if unsandboxed else [])
+    max_auto, max_manual = maximum_points(assignment)
+    if problems and not notebook_is_readable(submitted_notebook(student, assignment)):
+        save_flags(student, assignment, flags)
+        return Score(assignment, 0.0, max_auto, max_manual, time.perf_counter() - start, student, tuple(flags))
+    with tempfile.TemporaryDirectory(prefix=sandbox.PRIVATE_PREFIX) as private:
+        done = run_nbgrader_autograde(student, assignment, Path(private), threads, unsandboxed)
+    try:
+        kernel_scores = grades(student, assignment)
+    except Exception:  # noqa: BLE001 - no submission row: nbgrader failed before grading (flagged, not fatal)
+        flags.append(f"nbgrader could not grade it: {(done.stderr or '')[-300:].strip()}")
+        save_flags(student, assignment, flags)
+        return Score(assignment, 0.0, max_auto, max_manual, time.perf_counter() - start, student, tuple(flags))
+    if done.returncode == -9:
+        flags.append(f"the notebook ran past {NOTEBOOK_SECONDS} s and was stopped")
+    if autograded_notebook(student, assignment).exists():
+        flags += cap_outputs(autograded_notebook(student, assignment))
+        rechecked, recheck_flags = recheck(student, assignment, threads, unsandboxed)
+        flags += recheck_flags
+    else:
+        stderr = done.stderr or ""
+        flags.append("the kernel died (os._exit, a crash, or the memory cap): no executed notebook"
+                     if re.search(r"DeadKernel|Kernel died", stderr) else
+                     f"a cell ran past {CELL_SECONDS} s: no executed notebook" if "Timeout waiting" in stderr else
+                     f"nbgrader wrote no executed notebook: {stderr[-200:].strip()}")
+        rechecked = dict.fromkeys(code_points(assignment), 0.0)
+    final = {}
+    for grade_id, kernel_score in kernel_scores.items():
+        if grade_id not in rechecked:
+            continue  # a written answer: graded by a person
+        again = rechecked[grade_id]
+        if again is None:
+            flags.append(f"{grade_id}: the re-check never reached this test")
+        elif again != kernel_score:
+            flags.append(f"{grade_id}: {kernel_score:g} points in the learner's kernel, {again:g} when re-checked")
+        final[grade_id] = min(kernel_score or 0.0, again or 0.0)
+    record(student, assignment, final, flags)
+    score = read_score(student, assignment, time.perf_counter() - start)
+    return Score(**{**score.__dict__, "student": student, "flags": tuple(flags)})
+
+
+def cap_outputs(path: Path) -> list[str]:
+    """Cut any output over MAX_OUTPUT_KB in the executed notebook (nbgrader limits lines, not characters), so the
+    formgrader, feedback and the gradebook's readers never load a flood."""
+    import nbformat
+
+    if path.stat().st_size <= MAX_OUTPUT_KB << 10:
+        return []
+    notebook, cut = nbformat.read(path, 4), 0
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            for holder, key in [(output, "text"), *[(output.get("data", {}), mime) for mime in output.get("data", {})]]:
+                value = holder.get(key)
+                if isinstance(value, str) and len(value) > MAX_OUTPUT_KB << 10:
+                    cut += len(value)
+                    holder[key] = value[:MAX_OUTPUT_KB << 10] + f"\n[... output cut by the grader: {len(value):,} characters]"
+    path.chmod(0o644)
+    nbformat.write(notebook, path)
+    return [f"output cut: {cut / 1e6:.1f} MB over the {MAX_OUTPUT_KB} KB limit per output"] if cut else []
+
+
+def autograded_notebook(student: str, assignment: str) -> Path:
+    return work_dir() / "autograded" / student / assignment / f"{assignment}.ipynb"
+
+
+def submitted_notebook(student: str, assignment: str) -> Path:
+    return work_dir() / "submitted" / student / assignment / f"{assignment}.ipynb"
+
+
+def notebook_is_readable(path: Path) -> bool:
+    import nbformat
+
+    try:
+        nbformat.read(path, 4)
+        return True
+    except Exception:  # noqa: BLE001 - missing, not JSON, not a notebook: all mean "nothing to run"
+        return False
+
+
+def submission_problems(student: str, assignment: str) -> list[str]:
+    """What is wrong with the file itself: missing, not a notebook, locked (test) cells edited or deleted."""
+    import nbformat
+
+    path = submitted_notebook(student, assignment)
+    if not path.exists():
+        return [f"no submission: {path.relative_to(work_dir())} is missing"]
+    try:
+        submitted = nbformat.read(path, 4)
+    except Exception as error:  # noqa: BLE001
+        return [f"not a readable notebook ({type(error).__name__}: {str(error)[:120]})"]
+    released = nbformat.read(released_notebook(assignment, registered_release(assignment)), 4)
+    theirs = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source for cell in submitted.cells}
+    problems = []
+    for cell in released.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("locked") and meta.get("grade_id"):
+            if meta["grade_id"] not in theirs:
+                problems.append(f"locked cell {meta['grade_id']} was deleted")
+            elif without_hidden_tests(theirs[meta["grade_id"]]) != without_hidden_tests(cell.source):
+                problems.append(f"locked cell {meta['grade_id']} was edited (the original was graded)")
+    return problems
+
+
+def without_hidden_tests(source: str) -> str:
+    """A test cell as learners see it (what nbgrader's ClearHiddenTests leaves)."""
+    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", source, flags=re.DOTALL).strip()
+
+
+def registered_release(assignment: str) -> Path:
+    """The release the gradebook was filled from: the private one when autograde registered it, else notebooks/."""
+    private = work_dir() / "release"
+    return private if released_notebook(assignment, private).exists() else release_dir()
+
+
+def maximum_points(assignment: str) -> tuple[float, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(gradebook_url(), course_id=COURSE_ID) as gradebook:
+        notebook = gradebook.find_notebook(assignment, assignment)
+        return notebook.max_code_score, notebook.max_written_score
+
+
+def run_nbgrader_autograde(student: str, assignment: str, private: Path, threads: int,
+                           unsandboxed: bool) -> subprocess.CompletedProcess:
+    """The kernel nbgrader starts is the sandboxed one (a `python3` kernelspec first on JUPYTER_PATH); it talks to
+    nbgrader over Unix sockets in a private runtime folder, since it has no network."""
+    env = {"LORA_COURSE_SANDBOX_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    args = ["autograde", assignment, "--student", student, "--force"]
+    if not unsandboxed:
+        runtime = private / sandbox.RUNTIME
+        runtime.mkdir()
+        env.update(JUPYTER_PATH=str(sandbox.kernelspec(private / "jupyter")), JUPYTER_RUNTIME_DIR=str(runtime))
+        args += ["--KernelManager.transport=ipc", f"--KernelManager.connection_file={runtime / 'kernel.json'}"]
+    try:
+        return nbgrader(*args, env=env, timeout=NOTEBOOK_SECONDS)
+    except subprocess.TimeoutExpired as stopped:
+        return subprocess.CompletedProcess(stopped.cmd, -9, "", str(stopped.stderr or ""))
+
+
+def recheck(student: str, assignment: str, threads: int, unsandboxed: bool) -> tuple[dict, list[str]]:
+    """Run the autograded notebook's cells again in a fresh process (recheck.py) in a fresh copy of the folder.
+
+    Returns {grade_id: score or None if never reached} for every auto-graded test, and the flags it raised."""
+    import nbformat
+    from nbgrader.api import Gradebook
+
+    executed = nbformat.read(autograded_notebook(student, assignment), 4)
+    points = code_points(assignment)
+    cells = []
+    for cell in executed.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "code":
+            kind = "test" if grade_id in points else "code"
+            cells.append({"kind": kind, "grade_id": grade_id, "points": points.get(grade_id, 0), "source": cell.source})
+    token = secrets.token_hex(16)
+    request = json.dumps({"token": token, "cells": cells})
+    copy = work_dir() / "rechecked" / student / assignment
+    shutil.rmtree(copy, ignore_errors=True)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(work_dir() / "submitted" / student / assignment, copy)
+    argv = [sys.executable, str(GRADER / "recheck.py")]
+    if not unsandboxed:
+        sandbox.open_to_sandbox(copy)
+        argv = sandbox.command(argv, copy, readable=[copy.parent, GRADER / "recheck.py"], threads=threads)
+    flags = []
+    try:
+        done = subprocess.run(argv, input=request, capture_output=True, text=True, cwd=copy, timeout=NOTEBOOK_SECONDS,
+                              preexec_fn=None if unsandboxed else sandbox.limit_resources)
+        stdout, code, stderr = done.stdout, done.returncode, done.stderr.strip()[-200:]
+    except subprocess.TimeoutExpired as stopped:
+        stdout, code, stderr = (stopped.stdout or b"").decode(errors="replace"), None, ""
+        flags.append(f"the re-check ran past {NOTEBOOK_SECONDS} s and was stopped")
+    results = {cell["grade_id"]: None for cell in cells if cell["kind"] == "test"}
+    finished = False
+    for line in stdout.splitlines():
+        if not line.startswith(token + " "):
+            continue
+        payload = json.loads(line[len(token) + 1:])
+        if "flags" in payload:
+            flags += payload["flags"]
+            finished = True
+        elif payload["grade_id"] in results and results[payload["grade_id"]] is None:
+            results[payload["grade_id"]] = payload["score"]
+        else:
+            flags.append(f"the re-check reported {payload['grade_id']} twice")
+            results[payload["grade_id"]] = 0.0
+    if not finished and code is not None:
+        flags.append(f"the re-check stopped early (exit code {code}): sys.exit, os._exit or a crash in learner code"
+                     + (f" ({stderr})" if stderr else ""))
+    return results, flags
+
+
+def code_points(assignment: str) -> dict[str, float]:
+    """The auto-graded test cells of an assignment and their points, as registered in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(gradebook_url(), course_id=COURSE_ID) as gradebook:
+        return {cell.name: cell.max_score for cell in gradebook.find_notebook(assignment, assignment).grade_cells
+                if cell.cell_type == "code"}
+
+
+def record(student: str, assignment: str, final: dict[str, float], flags: list[str]) -> None:
+    """The instructor-side process writes the scores it decided on, and flags the notebook for a person to look at."""
+    from nbgrader.api import Gradebook
+
+    with GRADEBOOK_LOCK, Gradebook(gradebook_url(), course_id=COURSE_ID) as gradebook:
+        notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+        for grade in notebook.grades:
+            if grade.name in final:
+                grade.auto_score = final[grade.name]
+            elif grade.manual_score is not None and grade.cell_type == "markdown":
+                grade.manual_score = None  # only a person grades written answers
+        notebook.flagged = bool(flags)
+        gradebook.db.commit()
+    save_flags(student, assignment, flags)
+
+
+def flags_file(student: str, assignment: str) -> Path:
+    return work_dir() / "flags" / student / f"{assignment}.json"
+
+
+def save_flags(student: str, assignment: str, flags: list[str]) -> None:
+    path = flags_file(student, assignment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(flags, indent=1))
+
+
+def read_flags(student: str, assignment: str) -> list[str]:
+    try:
+        return json.loads(flags_file(student, assignment).read_text())
+    except (OSError, ValueError):
+        return []
+
+
+def write_grades_csv() -> Path:
+    """grades.csv in the grader folder: one row per student and assignment that has been through autograde."""
+    path = work_dir() / "grades.csv"
+    rows = []
+    for student in sorted({p.name for p in (work_dir() / "flags").iterdir()} if (work_dir() / "flags").exists() else []):
+        for assignment in ASSIGNMENTS:
+            if not flags_file(student, assignment).exists():
+                continue
+            max_auto, max_manual = maximum_points(assignment)
+            try:
+                auto = read_score(student, assignment).auto
+            except Exception:  # noqa: BLE001 - flagged before nbgrader could grade it
+                auto = 0.0
+            rows.append([student, assignment, f"{auto:g}", f"{max_auto:g}", f"{max_manual:g}",
+                         "; ".join(read_flags(student, assignment))])
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", "assignment", "auto_score", "max_auto_score", "manual_max", "flags"])
+        writer.writerows(rows)
+    return path
 
 
 def read_score(student: str, assignment: str, seconds: float = 0.0) -> Score:
     from nbgrader.api import Gradebook
 
-    with Gradebook(gradebook_url(), course_id="lora-course") as gradebook:
+    with Gradebook(gradebook_url(), course_id=COURSE_ID) as gradebook:
         notebook = gradebook.find_submission_notebook(assignment, assignment, student)
-        return Score(assignment, notebook.code_score, notebook.max_code_score, notebook.max_written_score, seconds)
+        return Score(assignment, notebook.code_score, notebook.max_code_score, notebook.max_written_score, seconds,
+                     student, tuple(read_flags(student, assignment)))
 
 
 def grades(student: str, assignment: str) -> dict[str, float]:
     """Points per graded cell (grade_id -> score) for one submission."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(gradebook_url(), course_id="lora-course") as gradebook:
+    with Gradebook(gradebook_url(), course_id=COURSE_ID) as gradebook:
         notebook = gradebook.find_submission_notebook(assignment, assignment, student)
         return {grade.name: grade.score for grade in notebook.grades}
 
@@ -168,12 +500,12 @@ def feedback(student: str, assignments=ASSIGNMENTS) -> None:
 
 
 def table(scores: list[Score]) -> str:
-    lines = [f"{'notebook':24} {'auto-graded':>12} {'written (manual)':>17} {'time':>8}"]
+    lines = [f"{'student':12} {'notebook':24} {'auto-graded':>12} {'written (manual)':>17} {'time':>8}  flags"]
     for s in scores:
-        lines.append(f"{s.assignment:24} {s.auto:>5g} / {s.max_auto:<5g} {'pending / ' + format(s.max_manual, 'g'):>17} "
-                     f"{s.seconds:>6.0f} s")
+        lines.append(f"{s.student[:12]:12} {s.assignment:24} {s.auto:>5g} / {s.max_auto:<5g} "
+                     f"{'pending / ' + format(s.max_manual, 'g'):>17} {s.seconds:>6.0f} s  {len(s.flags) or ''}")
     total = sum(s.seconds for s in scores)
-    lines.append(f"{'total':24} {sum(s.auto for s in scores):>5g} / {sum(s.max_auto for s in scores):<5g} "
+    lines.append(f"{'total':37} {sum(s.auto for s in scores):>5g} / {sum(s.max_auto for s in scores):<5g} "
                  f"{'':>17} {total:>6.0f} s")
     return "\n".join(lines)
 
@@ -189,6 +521,7 @@ def reference_problems(student: str, assignments=ASSIGNMENTS) -> list[str]:
         if not (score.max_auto > 0 and score.auto == score.max_auto and score.max_manual > 0):
             problems.append(f"{assignment}: {score.auto:g} / {score.max_auto:g} auto-graded points, "
                             f"{score.max_manual:g} manual: {grades(student, assignment)}")
+        problems += [f"{assignment}: flagged: {flag}" for flag in read_flags(student, assignment)]
         executed = nbformat.read(work_dir() / "autograded" / student / assignment / f"{assignment}.ipynb", 4)
         for cell in executed.cells:
             nbgrader_meta = cell.metadata.get("nbgrader", {})
@@ -242,34 +575,50 @@ def proven_student(assignments, work: Path | None = None) -> str | None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("release", "submit", "autograde", "feedback", "demo"))
-    parser.add_argument("student", nargs="?", default="reference")
+    parser.add_argument("command", choices=("release", "submit", "collect", "autograde", "feedback", "demo"))
+    parser.add_argument("student", nargs="?", help="one student (autograde, feedback: default everyone submitted)")
     parser.add_argument("source", nargs="?", type=Path)
     parser.add_argument("--only", nargs="+", choices=ASSIGNMENTS, default=ASSIGNMENTS, metavar="ASSIGNMENT",
                         help="some of the assignments (default: all five)")
+    parser.add_argument("--workers", type=int, default=1, help="students graded at once; they share the cores")
+    parser.add_argument("--unsandboxed", action="store_true",
+                        help="grade without isolation where the sandbox is unavailable (flagged on every row)")
     args = parser.parse_args(argv)
     assignments = [a for a in ASSIGNMENTS if a in args.only]
     if args.command == "release":
         release(assignments)
     elif args.command == "submit":
-        submit(args.student, args.source or REPO / "notebooks", assignments)
+        submit(args.student or "reference", args.source or REPO / "notebooks", assignments)
+    elif args.command == "collect":
+        for student in collect(Path(args.student or "."), assignments):
+            print(f"collected {student}")
     elif args.command in ("autograde", "demo"):
+        student = args.student
         if args.command == "demo":
+            student = student or "reference"
             proof_path().unlink(missing_ok=True)
-            submit(args.student, REPO / "solutions", assignments)
-        scores = autograde(args.student, assignments)
+            submit(student, REPO / "solutions", assignments)
+        try:
+            scores = autograde(student, assignments, args.workers, args.unsandboxed)
+        except SandboxUnavailable as error:
+            print(error, file=sys.stderr)
+            return 2
         print(table(scores))
-        print(f"\ngradebook: {work_dir() / 'gradebook.db'}; executed notebooks: {work_dir() / 'autograded' / args.student}")
+        print(f"\ngradebook: {work_dir() / 'gradebook.db'}; grades: {work_dir() / 'grades.csv'}")
+        for score in scores:
+            for flag in score.flags:
+                print(f"FLAG {score.student}/{score.assignment}: {flag}")
         if args.command == "demo":
-            problems = reference_problems(args.student, assignments)
+            problems = reference_problems(student, assignments)
             if problems:
                 print("The reference solutions must get every auto-graded point, silently:", *problems,
                       sep="\n", file=sys.stderr)
                 return 1
-            write_proof(args.student, assignments)
+            write_proof(student, assignments)
     elif args.command == "feedback":
-        feedback(args.student, assignments)
-        print(f"feedback: {work_dir() / 'feedback' / args.student}")
+        for student in [args.student] if args.student else students():
+            feedback(student, assignments)
+            print(f"feedback: {work_dir() / 'feedback' / student}")
     return 0
 
 

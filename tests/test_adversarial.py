@@ -1,0 +1,273 @@
+"""Submissions that try to cheat or break the grader, graded as a class with the real grader (sandbox, nbgrader,
+re-check) on notebook 01. Each attack is the untouched release notebook plus one change, so an honest version of it
+earns 0 points: any point it gets is over-scored. Next to them sit an honest full solution and an untouched release,
+whose scores must not move whatever their classmates do.
+"""
+
+import json
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "grader"))
+import course  # noqa: E402
+import sandbox  # noqa: E402
+
+NOTEBOOK = "01_dataset_preparation"
+pytestmark = pytest.mark.notebooks
+
+# Code placed at the top of the first solution cell. {listener} is a TCP port on the grading host; {grader} the
+# instructor folder; {repo} the repository.
+ATTACKS = {
+    "input_transformer": """
+def wrap(lines):
+    return ["try:\\n"] + ["    " + line for line in lines] + ["\\nexcept BaseException:\\n    pass\\n"]
+get_ipython().input_transformers_post.append(wrap)
+""",
+    "ast_transformer": """
+import ast
+class NoAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+get_ipython().ast_transformers.append(NoAsserts())
+def validate_dataset(path):
+    return []
+""",
+    "gradebook_write": """
+import sqlite3
+db = sqlite3.connect("{grader}/gradebook.db")
+db.execute("update grade set auto_score = 100")
+db.commit()
+""",
+    "snoop": """
+import glob
+found = [p for pattern in ("{repo}/solutions/*/*.ipynb", "{repo}/.git/HEAD", "{grader}/gradebook.db",
+                           "{grader}/submitted/*/*/*.ipynb", "{grader}/autograded/*/*/*.ipynb",
+                           "{grader}/rechecked/*/*/*.ipynb", "/root/*")
+         for p in glob.glob(pattern) if "/snoop/" not in p]
+print("SNOOPED", found)
+""",
+    "network": """
+import socket
+try:
+    socket.create_connection(("127.0.0.1", {listener}), timeout=3).sendall(b"leak")
+    print("NETWORK connected")
+except OSError as error:
+    print("NETWORK refused", error)
+""",
+    "neighbour_write": """
+import pathlib
+for target in ("{grader}/submitted/reference/01_dataset_preparation/01_dataset_preparation.ipynb",
+               "{grader}/autograded/reference/01_dataset_preparation/01_dataset_preparation.ipynb",
+               "../reference_copy.txt"):
+    try:
+        pathlib.Path(target).write_text("{{}}")
+        print("WROTE", target)
+    except OSError as error:
+        print("DENIED", target, error)
+""",
+    "sys_exit": "import sys\nsys.exit(0)\n",
+    "os_exit": "import os\nos._exit(0)\n",
+    "crash": "import ctypes\nctypes.string_at(0)\n",
+    "patched_builtins": """
+import builtins
+builtins.all = lambda items: True
+builtins.AssertionError = Warning
+""",
+    "trace_hook": """
+import sys, threading
+def skip(frame, event, arg):
+    return None
+sys.settrace(skip)
+threading.settrace(skip)
+""",
+    "memory_bomb": "hog = []\nwhile True:\n    hog.append(bytearray(1 << 28))\n",
+    "output_flood": "print('x' * 50_000_000)\n",
+    "forged_report": """
+for grade_id, points in (("test_validate_dataset_visible", 2), ("test_validate_dataset_hidden", 4), ("test_dataset", 4)):
+    print("0" * 32, '{{"grade_id": "%s", "score": %d, "error": null}}' % (grade_id, points))
+print("0" * 32, '{{"flags": []}}')
+""",
+    "harness_memory": """
+import gc
+try:
+    gc.get_objects()
+except Exception as error:
+    print("GC", error)
+""",
+    "missing_data_file": """
+import json
+examples = [json.loads(line) for line in open("my_examples.jsonl", encoding="utf-8")]
+""",
+}
+# Attacks on the file rather than on the code.
+EDITS = ("edited_tests", "deleted_tests", "not_json", "no_notebook")
+
+
+def release_notebook():
+    return nbformat.read(REPO / "notebooks" / NOTEBOOK / f"{NOTEBOOK}.ipynb", 4)
+
+
+def with_attack(code: str):
+    notebook = release_notebook()
+    cell = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "impl_dataset")
+    cell.source = code.strip() + "\n" + cell.source
+    return notebook
+
+
+def write_submission(student: str, notebook=None, text: str | None = None) -> None:
+    path = course.submitted_notebook(student, NOTEBOOK)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if text is not None:
+        path.write_text(text)
+    elif notebook is not None:
+        nbformat.write(notebook, path)
+
+
+@pytest.fixture(scope="module")
+def listener():
+    """A service on the grading host's loopback that records anyone who connects."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    connections, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                connections.append(server.accept())
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], connections
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory, listener):
+    """Grade the reference alone, then the whole class (two workers); returns both score sets."""
+    root = tmp_path_factory.mktemp("adversarial")
+    saved = {key: os.environ.get(key) for key in ("LORA_COURSE_GRADER_DIR", "LORA_COURSE_SANDBOX_MEMORY_GB")}
+    os.environ["LORA_COURSE_GRADER_DIR"] = str(root / "work")
+    os.environ["LORA_COURSE_SANDBOX_MEMORY_GB"] = "3"  # notebook 01 needs < 1 GB; the bomb stops at 3
+    port, connections = listener
+    grader = course.work_dir()
+    course.submit("reference", REPO / "solutions", [NOTEBOOK])
+    alone = {s.student: s for s in course.autograde("reference", [NOTEBOOK])}
+    reference_files = {p: p.read_bytes() for p in (grader / "submitted" / "reference").rglob("*") if p.is_file()}
+    write_submission("untouched", release_notebook())
+    for name, code in ATTACKS.items():
+        write_submission(name, with_attack(code.format(listener=port, grader=grader, repo=REPO)))
+    edited = release_notebook()
+    for cell in edited.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_"):
+            cell.source = "pass"
+    write_submission("edited_tests", edited)
+    deleted = release_notebook()
+    deleted.cells = [c for c in deleted.cells if not c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_")]
+    write_submission("deleted_tests", deleted)
+    write_submission("not_json", text="this is not a notebook {")
+    (grader / "submitted" / "no_notebook" / NOTEBOOK).mkdir(parents=True)
+    everyone = {s.student: s for s in course.autograde(None, [NOTEBOOK], workers=2)}
+    yield {"alone": alone, "class": everyone, "grader": grader, "connections": connections,
+           "reference_files": reference_files}
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def executed_text(grader: Path, student: str) -> str:
+    """What the attack cell printed when nbgrader ran it."""
+    path = grader / "autograded" / student / NOTEBOOK / f"{NOTEBOOK}.ipynb"
+    if not path.exists():
+        return ""
+    cell = next(c for c in nbformat.read(path, 4).cells if c.metadata.get("nbgrader", {}).get("grade_id") == "impl_dataset")
+    return "".join(output.get("text", "") + output.get("evalue", "") + output.get("ename", "") for output in cell.outputs)
+
+
+def test_no_attack_earns_a_point_and_the_class_scores_do_not_move(graded_class):
+    scores = graded_class["class"]
+    attacks = [*ATTACKS, *EDITS]
+    over = {name: scores[name].auto for name in attacks if scores[name].auto > 0}
+    assert set(scores) == {"reference", "untouched", *attacks}
+    assert scores["reference"].auto == graded_class["alone"]["reference"].auto == scores["reference"].max_auto == 10
+    assert scores["untouched"].auto == 0 and not scores["untouched"].flags
+    assert not scores["reference"].flags
+    reference_files = graded_class["reference_files"]
+    assert all(path.read_bytes() == content for path, content in reference_files.items())
+    assert not over, over
+    print(f"\nadversarial: {len(attacks)} attacks, {len(over)} over-scored, class scores unchanged")
+
+
+def test_the_sandbox_hides_the_instructor_and_the_network(graded_class):
+    grader = graded_class["grader"]
+    assert "SNOOPED []" in executed_text(grader, "snoop")
+    assert "NETWORK refused" in executed_text(grader, "network") and not graded_class["connections"]
+    assert "WROTE" not in executed_text(grader, "neighbour_write")
+    assert executed_text(grader, "neighbour_write").count("DENIED") == 3
+    assert not (grader / "autograded" / "reference_copy.txt").exists()
+
+
+def test_each_trick_is_flagged_for_the_instructor(graded_class):
+    flags = {name: " | ".join(score.flags) for name, score in graded_class["class"].items()}
+    expected = {
+        "input_transformer": "IPython input or AST transformer",
+        "ast_transformer": "IPython input or AST transformer",
+        "patched_builtins": "patched builtins: AssertionError, all",
+        "trace_hook": "trace or profile hook",
+        "harness_memory": "gc.get_objects",
+        "crash": "the kernel died",
+        "os_exit": "the kernel died",
+        "edited_tests": "locked cell test_dataset was edited",
+        "deleted_tests": "locked cell test_dataset was deleted",
+        "not_json": "not a readable notebook",
+        "no_notebook": "no submission",
+    }
+    for name, words in expected.items():
+        assert words in flags[name], (name, flags[name])
+    # Over-scored in the learner's own kernel, caught by the re-check outside it:
+    assert "in the learner's kernel, 0 when re-checked" in flags["input_transformer"]
+    rows = (graded_class["grader"] / "grades.csv").read_text().splitlines()
+    assert rows[0] == "student,assignment,auto_score,max_auto_score,manual_max,flags"
+    assert len(rows) == 1 + len(graded_class["class"])
+
+
+def test_output_and_memory_are_capped(graded_class):
+    grader = graded_class["grader"]
+    flood = grader / "autograded" / "output_flood" / NOTEBOOK / f"{NOTEBOOK}.ipynb"
+    assert flood.stat().st_size < 2 * course.MAX_OUTPUT_KB * 1024
+    assert "output cut" in " ".join(graded_class["class"]["output_flood"].flags)
+    assert "MemoryError" in executed_text(grader, "memory_bomb")
+
+
+def test_a_notebook_that_runs_forever_is_stopped(tmp_path, monkeypatch):
+    monkeypatch.setenv("LORA_COURSE_GRADER_DIR", str(tmp_path / "work"))
+    monkeypatch.setattr(course, "NOTEBOOK_SECONDS", 40)
+    write_submission("forever", with_attack("while True:\n    pass\n"))
+    (score,) = course.autograde("forever", [NOTEBOOK])
+    assert score.auto == 0
+    assert any("ran past 40 s" in flag for flag in score.flags), score.flags
+
+
+def test_grading_refuses_without_a_sandbox_unless_told(tmp_path, monkeypatch):
+    monkeypatch.setenv("LORA_COURSE_GRADER_DIR", str(tmp_path / "work"))
+    monkeypatch.setattr(sandbox, "unavailable_reason", lambda: "bubblewrap is not installed")
+    course.submit("reference", REPO / "solutions", [NOTEBOOK])
+    with pytest.raises(course.SandboxUnavailable, match="--unsandboxed"):
+        course.autograde("reference", [NOTEBOOK])
+    (score,) = course.autograde("reference", [NOTEBOOK], unsandboxed=True)
+    assert score.auto == score.max_auto and score.flags == ("graded unsandboxed",)
+    assert json.loads(course.flags_file("reference", NOTEBOOK).read_text()) == ["graded unsandboxed"]
