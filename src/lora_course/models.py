@@ -42,6 +42,16 @@ def _is_complete(directory: Path) -> bool:
     return (directory / _COMPLETE).is_file()
 
 
+def _readable_by_everyone(directory: Path) -> None:
+    """The grader runs learners' notebooks as an unprivileged user; safetensors writes its file owner-only."""
+    for path in directory.iterdir():
+        try:
+            if path.is_file() and not path.stat().st_mode & 0o004:
+                path.chmod(path.stat().st_mode | 0o044)
+        except OSError:  # a shared cache someone else owns: theirs to fix
+            pass
+
+
 def _convert_bundled(target: Path) -> None:
     """Dequantize the GGUF once (~20 s) into a safetensors folder that reloads in under a second.
 
@@ -108,7 +118,8 @@ def prepare_model(name: str | None = None, rebuild: bool = False, bf16: bool = F
             variant = cache_dir() / f"{folder}-bf16"
             if rebuild or not _is_complete(variant):
                 _build_bf16(target, variant)
-            return str(variant)
+            target = variant
+        _readable_by_everyone(target)
         return str(target)
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser())

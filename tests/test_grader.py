@@ -1,0 +1,100 @@
+"""The grader's own pieces that need no kernel: collecting zips, the sandbox's command line and clean-up, feedback
+without hidden tests, and the re-check harness on a notebook that cheats (run here as a plain process)."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "grader"))
+import course  # noqa: E402
+import sandbox  # noqa: E402
+from feedback import HideTestCode  # noqa: E402
+
+NOTEBOOK = "01_dataset_preparation"
+
+
+def test_collect_takes_only_the_assignment_notebooks_out_of_each_zip(tmp_path, monkeypatch):
+    monkeypatch.setenv("LORA_COURSE_GRADER_DIR", str(tmp_path / "work"))
+    zips = tmp_path / "zips"
+    zips.mkdir()
+    with zipfile.ZipFile(zips / "alice.zip", "w") as archive:
+        archive.writestr(f"handout/notebooks/{NOTEBOOK}/{NOTEBOOK}.ipynb", "{}")
+        archive.writestr("../../escape.txt", "outside")
+        archive.writestr(f"../{NOTEBOOK}.py", "not a notebook")
+    (zips / "bob.zip").write_text("not a zip")
+    assert course.collect(zips, [NOTEBOOK]) == ["alice"]
+    assert course.submitted_notebook("alice", NOTEBOOK).read_text() == "{}"
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == [Path("work/submitted/alice") / NOTEBOOK / f"{NOTEBOOK}.ipynb", Path("zips/alice.zip"),
+                       Path("zips/bob.zip")]
+
+
+def test_the_sandbox_sees_no_network_no_instructor_files_and_runs_as_nobody(tmp_path):
+    assert sandbox.unavailable_reason() is None
+    work = tmp_path / "work"
+    work.mkdir()
+    sandbox.open_to_sandbox(work)
+    probe = ("import os, socket; print(os.getuid(), os.path.exists(%r), os.path.exists(%r), os.path.exists(%r)); "
+             "open('made.txt', 'w').write('x'); socket.create_connection(('127.0.0.1', 9), timeout=2)"
+             % (str(REPO / "solutions"), str(REPO / "data" / "techco_support.jsonl"), str(REPO / ".git")))
+    done = subprocess.run(sandbox.command([sys.executable, "-c", probe], work), capture_output=True, text=True,
+                          preexec_fn=sandbox.limit_resources)
+    assert done.stdout.split() == ["65534", "False", "True", "False"], done.stderr
+    assert "ConnectionRefusedError" in done.stderr or "Network is unreachable" in done.stderr
+    assert (work / "made.txt").read_text() == "x"
+
+
+def test_links_and_special_files_left_by_learner_code_are_removed(tmp_path):
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "adapter.bin").write_bytes(b"weights")
+    (tmp_path / "shadow").symlink_to("/etc/shadow")
+    (tmp_path / "outputs" / "up").symlink_to(tmp_path.parent, target_is_directory=True)
+    os.mkfifo(tmp_path / "pipe")
+    sandbox.remove_special_files(tmp_path)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["adapter.bin", "outputs"]
+
+
+def test_feedback_names_the_failed_check_and_its_hint_but_not_the_hidden_code():
+    cell = nbformat.v4.new_code_cell(
+        "assert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 4, 'f must square'\n### END HIDDEN TESTS\n",
+        metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "test_f", "points": 2}})
+    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="f must square",
+                                           traceback=["----> 3 assert f(2) == 4, 'f must square'"])]
+    cell, _ = HideTestCode().preprocess_cell(cell, {}, 0)
+    assert "f(2)" not in cell.source and "assert f(1) == 1" in cell.source
+    assert cell.outputs[0].traceback == ["test_f failed: AssertionError: f must square"]
+
+
+def run_recheck(cells: list[dict]) -> tuple[dict, list]:
+    token = "t" * 32
+    done = subprocess.run([sys.executable, str(REPO / "grader" / "recheck.py")], capture_output=True, text=True,
+                          input=json.dumps({"token": token, "cells": cells}))
+    lines = [json.loads(line[33:]) for line in done.stdout.splitlines() if line.startswith(token)]
+    return {p["grade_id"]: p["score"] for p in lines if "grade_id" in p}, [f for p in lines for f in p.get("flags", [])]
+
+
+def test_the_recheck_ignores_ipython_hooks_and_undoes_patched_builtins():
+    wrap = ("get_ipython().input_transformers_post.append(lambda lines: ['try:\\n'] + ['    ' + l for l in lines]"
+            " + ['\\nexcept BaseException:\\n    pass\\n'])")
+    cells = [{"kind": "code", "grade_id": None, "points": 0, "source": wrap},
+             {"kind": "code", "grade_id": None, "points": 0, "source": "import builtins\nbuiltins.len = lambda x: 3"},
+             {"kind": "test", "grade_id": "test_fails", "points": 2, "source": "assert len([1]) == 3"},
+             {"kind": "test", "grade_id": "test_passes", "points": 1, "source": "assert len([1]) == 1"},
+             {"kind": "test", "grade_id": "test_partial", "points": 4, "source": "1.5"},
+             {"kind": "test", "grade_id": "test_stderr", "points": 1,
+              "source": "import sys\nprint('warning', file=sys.stderr)"}]
+    scores, flags = run_recheck(cells)
+    assert scores == {"test_fails": 0.0, "test_passes": 1, "test_partial": 1.5, "test_stderr": 0.0}
+    assert "an IPython input or AST transformer was installed" in flags and "patched builtins: len" in flags
+
+
+def test_the_recheck_reports_nothing_for_a_notebook_that_exits_early():
+    cells = [{"kind": "code", "grade_id": None, "points": 0, "source": "import os\nos._exit(0)"},
+             {"kind": "test", "grade_id": "test_a", "points": 1, "source": "pass"}]
+    assert run_recheck(cells) == ({}, [])
