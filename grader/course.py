@@ -351,7 +351,9 @@ def submission_problems(student: str, assignment: str) -> list[str]:
 
 def without_hidden_tests(source: str) -> str:
     """A test cell as learners see it (what nbgrader's ClearHiddenTests leaves)."""
-    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", source, flags=re.DOTALL).strip()
+    from feedback import HIDDEN
+
+    return HIDDEN.sub("", source).strip()
 
 
 def registered_release(assignment: str) -> Path:
