@@ -6,7 +6,7 @@ OUT    := outputs
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lab release collect autograde feedback formgrader bench bench-grading sweep clean
+.PHONY: setup demo test lab release handout collect autograde feedback formgrader bench bench-grading sweep clean
 STUDENT ?=
 WORKERS ?= 1
 ZIPS ?= submissions
@@ -46,6 +46,10 @@ lab: setup
 # Instructor workflow (README: "Instructor guide"); work folders live in grader/work (gitignored).
 release: setup
 	$(BIN)/python grader/course.py release
+
+# dist/handout.zip: what learners receive (release notebooks, data, helper package, learner README + Makefile).
+handout: setup
+	$(BIN)/python grader/handout.py
 
 collect: setup
 	$(BIN)/python grader/course.py collect $(ZIPS)

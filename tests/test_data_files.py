@@ -1,9 +1,15 @@
-"""The course's own data: valid, varied, consistent in style, and evaluation prompts never seen in training."""
+"""The course's own data: valid, varied, consistent in style, evaluation prompts never seen in training; and the
+checks that exercises 1 and 5 hand in the learner's own data, not the course's."""
+
+import json
+from pathlib import Path
 
 import pytest
 
-from lora_course.data import has_emoji, read_jsonl, validate_file
+from lora_course.data import MEDICAL_DISCLAIMER, copied_from_course, has_emoji, off_domain, read_jsonl, validate_file
 from lora_course.paths import DATA_DIR
+
+REPO = Path(__file__).resolve().parents[1]
 
 DOMAINS = ("medical", "docstrings", "social")
 
@@ -49,3 +55,61 @@ def test_mini_project_domains(domain):
     assert report.ok, report.format()
     assert [w for w in report.warnings if w.code in {"eval_overlap", "duplicate"}] == []
     assert len(read_jsonl(folder / "eval_prompts.jsonl")) >= 5
+
+
+# --- exercises 1 and 5 grade the learner's own data -----------------------------------------------------------
+
+def _jsonl(tmp_path, pairs, name="mine.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(pair, ensure_ascii=False) + "\n" for pair in pairs), encoding="utf-8")
+    return path
+
+
+def test_copies_and_near_copies_of_shipped_text_are_errors_with_their_source(tmp_path):
+    shipped = read_jsonl(DATA_DIR / "techco_support.jsonl")
+    own = {"input": "Can I freeze my TechCo subscription while I travel for two months?",
+           "output": "Of course! ✈️ 1. Open Settings → Subscription. 2. Tap Pause and pick the months. Anything else?"}
+    pairs = [own,
+             {"input": shipped[0]["input"], "output": own["output"] + " Bye!"},                    # question copied
+             {"input": "Totally new question about my order number 5?", "output": shipped[1]["output"]},  # answer copied
+             {"input": shipped[2]["input"].upper().replace("?", "!!"), "output": "My own answer, quite long enough."},
+             {"input": "Hello, " + shipped[3]["input"], "output": "Another answer of my own, long enough."}]  # reworded
+    issues = copied_from_course(_jsonl(tmp_path, pairs))
+    assert [(issue.line, issue.code) for issue in issues] == [(2, "copied"), (3, "copied"), (4, "copied"), (5, "copied")]
+    assert "data/techco_support.jsonl line 1" in issues[0].message and "question" in issues[0].message
+    assert "answer" in issues[1].message and issues[0].fix
+
+
+def test_shipped_files_are_not_copies_of_one_another():
+    for path in sorted(DATA_DIR.rglob("*.jsonl")):
+        if path.parent.name != "broken":
+            assert copied_from_course(path) == [], path
+
+
+def test_off_domain_pairs_are_named_and_the_shipped_sets_belong_to_their_domain(tmp_path):
+    filler = [{"input": f"What is the capital city of imaginary country number {i}?",
+               "output": f"The capital of imaginary country number {i} is Capital City {i}. {MEDICAL_DISCLAIMER}"}
+              for i in range(3)]
+    for domain in DOMAINS:
+        assert off_domain(DATA_DIR / "mini_project" / domain / "train.jsonl", domain) == []
+        issues = off_domain(_jsonl(tmp_path, filler), domain)
+        assert [issue.line for issue in issues] == [1, 2, 3] and domain in issues[0].message
+    with pytest.raises(ValueError, match="medical, docstrings, social"):
+        off_domain(DATA_DIR / "techco_support.jsonl", "recipes")
+
+
+def _reference_pairs() -> dict[str, list[dict]]:
+    cells = json.loads((REPO / "solutions" / "05_mini_project" / "05_mini_project.ipynb").read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells if c["metadata"].get("nbgrader", {}).get("grade_id") == "impl_dataset")
+    namespace = {"DOMAIN": "medical"}
+    exec(source, namespace)
+    return namespace["MY_PAIRS_BY_DOMAIN"]
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_the_reference_solution_writes_30_own_pairs_in_every_domain(tmp_path, domain):
+    """Exercise 5's reference answer passes its own dataset test whichever domain an instructor picks."""
+    path = _jsonl(tmp_path, _reference_pairs()[domain])
+    report = validate_file(path, min_examples=30)
+    assert report.ok and not report.warnings, report.format()
+    assert copied_from_course(path) == [] and off_domain(path, domain) == []  # the unseen prompts are shipped text
