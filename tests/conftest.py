@@ -27,3 +27,17 @@ def tiny():
 @pytest.fixture
 def examples():
     return list(TINY_STYLE)
+
+
+_SUMMARY = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def summary(request) -> list:
+    """Lines a test adds here (the figures README quotes) are printed at the end of `make test`, uncaptured."""
+    return request.config.stash.setdefault(_SUMMARY, [])
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    for line in config.stash.get(_SUMMARY, []):
+        terminalreporter.write_line(line)

@@ -207,7 +207,7 @@ def executed_text(grader: Path, student: str) -> str:
     return "".join(output.get("text", "") + output.get("evalue", "") + output.get("ename", "") for output in cell.outputs)
 
 
-def test_no_attack_earns_a_point_and_the_class_scores_do_not_move(graded_class):
+def test_no_attack_earns_a_point_and_the_class_scores_do_not_move(graded_class, summary):
     scores = graded_class["class"]
     attacks = [*ATTACKS, *EDITS]
     over = {name: scores[name].auto for name in attacks if scores[name].auto > 0}
@@ -218,7 +218,7 @@ def test_no_attack_earns_a_point_and_the_class_scores_do_not_move(graded_class):
     reference_files = graded_class["reference_files"]
     assert all(path.read_bytes() == content for path, content in reference_files.items())
     assert not over, over
-    print(f"\nadversarial: {len(attacks)} attacks, {len(over)} over-scored, class scores unchanged")
+    summary.append(f"adversarial: {len(attacks)} attacks, {len(over)} over-scored, class scores unchanged")
 
 
 def test_the_sandbox_hides_the_instructor_and_the_network(graded_class):

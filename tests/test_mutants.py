@@ -315,7 +315,7 @@ def test_every_mutation_changes_its_cell_once():
             assert graded.get(grade_id, "").count(old) == 1, f"{name} {label}: {old!r} not once in {grade_id}"
 
 
-def test_every_wrong_implementation_loses_points_and_the_reference_keeps_full_marks(tmp_path):
+def test_every_wrong_implementation_loses_points_and_the_reference_keeps_full_marks(tmp_path, summary):
     scores = grade_all(tmp_path)
     problems, caught = [], 0
     for name, (number, test, mutants) in slices().items():
@@ -327,5 +327,5 @@ def test_every_wrong_implementation_loses_points_and_the_reference_keeps_full_ma
                 caught += 1
             else:
                 problems.append(f"{name}: kept full marks: {mutant[1]}")
-    print(f"mutants: {len(MUTANTS)} wrong implementations, {caught} lost points")
+    summary.append(f"mutants: {len(MUTANTS)} wrong implementations, {caught} lost points")
     assert not problems, "\n".join(problems)
