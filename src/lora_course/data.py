@@ -576,8 +576,8 @@ DOMAINS = {  # what makes a pair belong to exercise 5's domain; the notebook pri
     "medical": "question and answer together use at least three different health words (symptoms, body parts, "
                "treatments, professionals…; `lora_course.data.health_words(text)` lists them), not counting the "
                "fixed disclaimer",
-    "docstrings": "the input is Python code with a `def name(` line and the answer is a triple-quoted docstring "
-                  "with an `Args:` or a `Returns:` section",
+    "docstrings": "the input is Python code with a `def name(` line and the answer is a docstring that opens and "
+                  "closes with triple quotes and has an `Args:`, `Returns:` or `Yields:` section",
     "social": "the input is a brief of the form `Platform: … Topic: … Tone: …` and the answer is a post of at "
               "most 3,000 characters",
 }
