@@ -19,13 +19,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import filled_release
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "grader"))
 import course  # noqa: E402
 import handout  # noqa: E402
 
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 FIRST = "01_dataset_preparation"
 SETUP_SECONDS = 1200  # measured 130-160 s on 2 cores from a local package mirror; a cold PyPI download is ~1 GB
 KERNEL = "lora-course-handout"
@@ -132,7 +132,7 @@ def readable(path: Path) -> str:
 
 def leaks(path: Path, found: dict[str, set[str]]) -> list[str]:
     text = readable(path)
-    return [f"marker {m!r}" for m in MARKERS if m in text] + \
+    return [f"marker {m!r}" for m in handout.MARKERS if m in text] + \
            [f"{kind}: {line[:80]!r}" for kind, lines in found.items() for line in sorted(lines) if line in text]
 
 
@@ -196,16 +196,13 @@ def test_make_handin_gives_a_zip_that_collect_takes(built, tmp_path, monkeypatch
 def with_reference_solutions(release_path: Path):
     """The release notebook with each solution cell replaced by the reference's cell of the same grade_id."""
     release = nbformat.read(release_path, as_version=4)
-    reference = {c.metadata["nbgrader"]["grade_id"]: c.source
-                 for c in nbformat.read(REPO / "solutions" / FIRST / f"{FIRST}.ipynb", as_version=4).cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
-    filled = 0
-    for cell in release.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.source, filled = reference[grade_id], filled + 1
-    assert filled == len(reference) >= 3
-    return release
+    reference = nbformat.read(REPO / "solutions" / FIRST / f"{FIRST}.ipynb", as_version=4)
+    filled = filled_release(release, reference)
+    solution_cells = [c for c in filled.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    reference_cells = [c for c in reference.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert len(solution_cells) == len(reference_cells) >= 3
+    assert all("NotImplementedError" not in c.source and "YOUR ANSWER HERE" not in c.source for c in solution_cells)
+    return filled
 
 
 @pytest.mark.slow

@@ -12,7 +12,6 @@ few cells that generate or train are replaced by STAND_INS with fixed values of 
 """
 
 import ast
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import filled_release
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.notebooks
@@ -250,23 +250,6 @@ def slices() -> dict[str, tuple[str, str, list[tuple]]]:
     return by_test
 
 
-def learner_version(release: nbformat.NotebookNode, source: nbformat.NotebookNode, mutation=None):
-    """The release notebook with every solution cell filled from the source, one of them mutated."""
-    solutions = {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in source.cells
-                 if cell.metadata.get("nbgrader", {}).get("solution")}
-    filled = nbformat.from_dict(json.loads(json.dumps(release)))
-    for cell in filled.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in solutions:
-            text = solutions[grade_id]
-            if mutation and mutation[0] == grade_id:
-                assert text.count(mutation[1]) == 1, f"{grade_id}: {mutation[1]!r} must occur once"
-                text = text.replace(mutation[1], mutation[2])
-            cell.source = "\n".join(line for line in text.splitlines() if "### BEGIN SOLUTION" not in line
-                                    and "### END SOLUTION" not in line)
-    return filled
-
-
 def nbgrader(root: Path, *args: str) -> None:
     env = {key: value for key, value in os.environ.items() if key != "LORA_COURSE_MODEL"}  # the notebooks' own model
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs `alembic`
@@ -296,7 +279,7 @@ def grade_all(root: Path) -> dict:
         versions = {"reference": None} | {f"m{k:02d}": mutant[2:5] for k, mutant in enumerate(mutants)}
         for student, mutation in versions.items():
             (root / "submitted" / student / name).mkdir(parents=True)
-            nbformat.write(learner_version(release, source, mutation), root / "submitted" / student / name / f"{name}.ipynb")
+            nbformat.write(filled_release(release, source, mutation), root / "submitted" / student / name / f"{name}.ipynb")
         nbgrader(root, "autograde", name, "--force")
         with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id="mutants") as gradebook:
             for student in versions:

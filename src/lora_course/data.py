@@ -527,7 +527,7 @@ def copied_from_course(path, data_dir=None) -> list[Issue]:
     own = Path(path).resolve()
     shipped = [entry for entry in _course_texts(Path(data_dir or DATA_DIR)) if entry[0] != own]
     exact = {}
-    for _, _, key, _, where in shipped:
+    for _, key, _, where in shipped:
         exact.setdefault(key, where)
     issues = []
     for example in validate_file(path).examples:
@@ -538,7 +538,7 @@ def copied_from_course(path, data_dir=None) -> list[Issue]:
             how = "a copy"
             if where is None:
                 how = "almost a copy"
-                where = next((w for _, _, other, other_words, w in shipped
+                where = next((w for _, other, other_words, w in shipped
                               if _near_duplicate(other, key, other_words, words, COPY_RATIO)), None)
             if where is not None:
                 what = "question" if field == "input" else "answer"
@@ -615,8 +615,8 @@ def _plain_words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
 
-def _course_texts(data_dir: Path) -> list[tuple[Path, int, str, set[str], str]]:
-    """(file, line, plain words, word set, "file line N") for every text field of every shipped JSONL file."""
+def _course_texts(data_dir: Path) -> list[tuple[Path, str, set[str], str]]:
+    """(file, plain words, word set, "file line N") for every text field of every shipped JSONL file."""
     texts = []
     for file in sorted(data_dir.rglob("*.jsonl")):
         records, _, _ = _read_records(os.fspath(file))
@@ -630,7 +630,7 @@ def _course_texts(data_dir: Path) -> list[tuple[Path, int, str, set[str], str]]:
             for text in fields:
                 if isinstance(text, str) and len(text.strip()) >= MIN_INPUT_CHARS:
                     key = _plain_words(text)
-                    texts.append((file.resolve(), line, key, set(key.split()),
+                    texts.append((file.resolve(), key, set(key.split()),
                                   f"{file.relative_to(data_dir.parent)} line {line}"))
     return texts
 
