@@ -10,10 +10,18 @@ import pytest  # noqa: E402
 
 from lora_course.data import Example  # noqa: E402
 
-TINY_STYLE = [
-    Example(f"How do I fix problem number {i} with my TechCo laptop?",
-            f"Hi there! 👋 1. Open Settings → Support. 2. Choose fix {i}. Anything else? 😊")
-    for i in range(8)
+TINY_STYLE = [  # eight different questions with their own answers: no near-duplicates
+    Example(question, f"Hi there! 👋 1. Open {place}. 2. {step}. Anything else? 😊")
+    for question, place, step in [
+        ("How do I reset my TechCo account password?", "techco.com/login", "Click Forgot password"),
+        ("Where is my laptop order?", "Account → Orders", "Pick the order to see its tracking link"),
+        ("Can I return headphones after 20 days?", "techco.com/returns", "Print the free label within 30 days"),
+        ("My Wi-Fi keeps dropping on the new router", "the TechCo Home app", "Turn on Auto channel"),
+        ("Is there a student discount on tablets?", "techco.com/education", "Verify with your university email"),
+        ("The screen flickers after the last update", "Settings → Display", "Roll back the driver"),
+        ("How can I delete the data you hold about me?", "Settings → Privacy", "Choose Delete my data"),
+        ("Why was I charged twice this month?", "Account → Billing", "Report the duplicate charge"),
+    ]
 ]
 
 

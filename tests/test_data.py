@@ -13,10 +13,12 @@ from lora_course.data import (
     PROMPT_TEMPLATE,
     DatasetError,
     Example,
+    duplicate_share,
     format_example,
     format_prompt,
     has_emoji,
     load_examples,
+    near_duplicate_groups,
     read_jsonl,
     split_examples,
     validate_file,
@@ -42,7 +44,13 @@ Q = "How do I reset my TechCo account password?"
 A = "Click 'Forgot password' on the login page and follow the emailed link."
 
 
-def row(input=Q, output=A, **extra):
+def own_answer(question):
+    """Each question its own answer: one answer shared by several lines is warned as repeated."""
+    return A if question == Q else f"Our answer to '{question}': see techco.com/help."
+
+
+def row(input=Q, output=None, **extra):
+    output = own_answer(input) if output is None else output
     return json.dumps({"input": input, "output": output, **extra}, ensure_ascii=False)
 
 
@@ -64,7 +72,7 @@ QUESTIONS = [
 
 def distinct_rows(n, **extra):
     """n rows whose questions are neither duplicates nor near-duplicates of each other."""
-    return [row(question, A, **extra) for question in QUESTIONS[:n]]
+    return [row(question, **extra) for question in QUESTIONS[:n]]
 
 
 @pytest.fixture
@@ -96,7 +104,7 @@ def test_broken_file_reports_its_errors(name, expected):
 
 def test_every_broken_file_is_tested_and_documented():
     files = {path.name for path in BROKEN.glob("*.jsonl")}
-    assert files == set(BROKEN_FILES) | {"quirky_but_valid.jsonl"}
+    assert files == set(BROKEN_FILES) | {"quirky_but_valid.jsonl", "near_duplicates.jsonl"}
     readme = (BROKEN / "README.md").read_text(encoding="utf-8")
     assert all(f"`{name}`" in readme for name in files)
 
@@ -253,6 +261,34 @@ def test_distinct_questions_are_not_near_duplicates(write):
     assert report.warnings == []
 
 
+def test_a_question_asked_in_other_words_is_a_paraphrase(write):
+    report = validate_file(write([row(input="How do I reset my TechCo account password?"),
+                                  row(input="I need to reset the password of my TechCo account, how?"),
+                                  row(input="How do I reset my TechCo router to factory settings?")]))
+    assert codes(report.warnings) == {("paraphrase", 2)}
+    assert "line 1" in report.warnings[0].message
+
+
+def test_the_same_answer_to_different_questions_is_warned(write):
+    answer = "Hi there! 👋 1. Open Settings → Account. 2. Click Reset. You are all set! 😊"
+    report = validate_file(write([row(input="How do I reset my password?", output=answer),
+                                  row(input="Which laptops come with a two-year warranty?"),
+                                  row(input="I forgot what I log in with, what now?", output=answer.replace("😊", "🌟"))]))
+    assert codes(report.warnings) == {("repeated_answer", 3)}
+    assert "line 1" in report.warnings[0].message and report.warnings[0].fix
+
+
+def test_a_file_of_few_questions_asked_many_ways_is_warned_line_by_line():
+    """5 questions, each asked 4 ways with one shared answer: the first of each group is fine, the rest are not."""
+    report = validate_file(BROKEN / "near_duplicates.jsonl")
+    assert report.ok
+    warned = {w.line for w in report.warnings if w.code in {"paraphrase", "repeated_answer", "near_duplicate"}}
+    assert len(warned) == 15
+    groups = near_duplicate_groups(report.examples)
+    assert sorted(map(len, groups)) == [4] * 5
+    assert duplicate_share(report.examples)[0] == 0.75
+
+
 def test_near_duplicate_check_is_skipped_for_big_files(write, monkeypatch):
     monkeypatch.setattr("lora_course.data.NEAR_DUP_MAX_EXAMPLES", 1)
     assert validate_file(write([row(), row(input=Q.rstrip("?"))])).warnings == []
@@ -268,13 +304,13 @@ def test_too_long_needs_both_max_tokens_and_counter(write):
 
 @pytest.mark.parametrize("n_emoji, warned", [(0, False), (1, False), (2, True), (3, True), (4, False), (5, False)])
 def test_style_inconsistency(write, n_emoji, warned):
-    rows = [row(question, A + (" 😊" if i < n_emoji else "")) for i, question in enumerate(QUESTIONS[:5])]
+    rows = [row(question, own_answer(question) + (" 😊" if i < n_emoji else "")) for i, question in enumerate(QUESTIONS[:5])]
     warnings = validate_file(write(rows)).warnings
     assert [w.message for w in warnings] == ([f"{n_emoji} of 5 answers use emojis — pick one style"] if warned else [])
 
 
 def test_style_needs_five_examples(write):
-    rows = [row(question, A + " ✅") for question in QUESTIONS[:2]] + distinct_rows(4)[2:]
+    rows = [row(question, own_answer(question) + " ✅") for question in QUESTIONS[:2]] + distinct_rows(4)[2:]
     assert validate_file(write(rows)).warnings == []
 
 
@@ -284,7 +320,7 @@ def test_has_emoji():
 
 
 def test_thin_categories(write):
-    rows = [row(question, A, category="billing" if i < 9 else "shipping") for i, question in enumerate(QUESTIONS[:10])]
+    rows = [row(question, category="billing" if i < 9 else "shipping") for i, question in enumerate(QUESTIONS[:10])]
     report = validate_file(write(rows))
     assert report.ok
     assert codes(report.warnings) == {("thin_category", 10), ("thin_category", None)}
@@ -410,10 +446,29 @@ def test_split_rejects_bad_fraction(fraction):
 
 
 def test_split_stratifies_by_category():
-    examples = [Example(f"q{i}", "a", line=i, category=["billing", "shipping", "account"][i % 3]) for i in range(30)]
+    examples = [Example(f"q{i}", f"answer {i}", line=i, category=["billing", "shipping", "account"][i % 3])
+                for i in range(30)]
     train, evals = split_examples(examples, 0.2, seed=1)
     assert sorted(ex.category for ex in evals) == ["account"] * 2 + ["billing"] * 2 + ["shipping"] * 2
     assert len(train) == 24
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("fraction", [0.1, 0.2, 0.5])
+def test_split_keeps_near_duplicate_groups_on_one_side(seed, fraction):
+    examples = validate_file(BROKEN / "near_duplicates.jsonl").examples
+    train, evals = split_examples(examples, fraction, seed=seed)
+    assert evals and train and len(train) + len(evals) == 20
+    eval_lines = {ex.line for ex in evals}
+    for group in near_duplicate_groups(examples):
+        assert len({examples[i].line in eval_lines for i in group}) == 1, group
+
+
+def test_split_of_distinct_examples_is_unchanged_by_grouping():
+    """Without near-duplicates every group has one member, so the split is the plain stratified one."""
+    train, evals = split_examples(EXAMPLES, 0.2, seed=3)
+    assert [ex.line for ex in evals] == [ex.line for ex in split_examples(EXAMPLES, 0.2, seed=3)[1]]
+    assert len(evals) == 4
 
 
 # --- CLI ---------------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 checks that exercises 1 and 5 hand in the learner's own data, not the course's."""
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from lora_course.data import MEDICAL_DISCLAIMER, copied_from_course, has_emoji, off_domain, read_jsonl, validate_file
+from lora_course.data import (MEDICAL_DISCLAIMER, Example, copied_from_course, has_emoji, near_duplicate_pairs, off_domain,
+                              read_jsonl, validate_file)
 from lora_course.paths import DATA_DIR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,10 +23,16 @@ def _norm(text):
 def test_techco_training_set_is_clean_and_diverse():
     report = validate_file(DATA_DIR / "techco_support.jsonl", min_examples=24)
     assert report.ok, report.format()
-    assert [w for w in report.warnings if w.code in {"duplicate", "near_duplicate", "style_inconsistent"}] == []
+    assert [w for w in report.warnings
+            if w.code in {"duplicate", "near_duplicate", "paraphrase", "repeated_answer", "style_inconsistent"}] == []
     categories = {e.category for e in report.examples}
     assert {"account", "billing", "refunds", "shipping", "products", "technical", "privacy"} <= categories
-    assert all(has_emoji(e.output) and "1." in e.output for e in report.examples)
+    assert all(has_emoji(e.output) for e in report.examples)
+    openers = Counter(" ".join(e.output.split()[:2]) for e in report.examples)
+    assert len(openers) >= 10 and max(openers.values()) <= 3, openers  # one voice, not one template
+    layouts = Counter("numbered" if "\n1. " in e.output else "bullets" if "\n- " in e.output else "prose"
+                      for e in report.examples)
+    assert min(layouts.values()) >= 3 and len(layouts) == 3, layouts
 
 
 @pytest.mark.parametrize("held_out", ["techco_eval.jsonl", "techco_test_prompts.jsonl"])
@@ -33,6 +41,41 @@ def test_evaluation_prompts_are_unseen(held_out):
     assert [w for w in report.warnings if w.code == "eval_overlap"] == []
     training = {_norm(row["input"]) for row in read_jsonl(DATA_DIR / "techco_support.jsonl")}
     assert not training & {_norm(row["input"]) for row in read_jsonl(DATA_DIR / held_out)}
+
+
+TRAINING_FILES = ["techco_support.jsonl", "general_qa.jsonl", "broken/near_duplicates.jsonl",
+                  *(f"mini_project/{domain}/train.jsonl" for domain in DOMAINS)]
+HELD_OUT = ["techco_eval.jsonl", "techco_eval_other_writer.jsonl", "techco_eval_confirm.jsonl",
+            "techco_test_prompts.jsonl"]
+
+
+def _questions(name):
+    return [Example(row["input"], row.get("output", ""), line=i) for i, row in enumerate(read_jsonl(DATA_DIR / name), 1)]
+
+
+@pytest.mark.parametrize("held_out", HELD_OUT)
+def test_held_out_sets_share_no_question_with_any_training_file(held_out):
+    """Not the same question, nor almost the same string, nor the same question in other words."""
+    training = [(name, ex) for name in TRAINING_FILES for ex in _questions(name)]
+    pool = [ex for _, ex in training] + _questions(held_out)
+    crossing = [(training[first], pool[later].input) for first, later, how in near_duplicate_pairs(pool)
+                if first < len(training) <= later and how != "repeated_answer"]
+    assert crossing == []
+
+
+def test_the_other_writers_set_is_in_another_voice():
+    """Other greetings and sign-offs than the first writer's (techco_eval.jsonl, written with the training set's
+    first draft): what it measures is the task, not that writer's template."""
+    def ends(name, words):
+        return [" ".join(row["output"].split()[words]) for row in read_jsonl(DATA_DIR / name)]
+
+    for first_or_last in (slice(0, 2), slice(-2, None)):
+        habits = set(ends("techco_eval.jsonl", first_or_last))
+        other = ends("techco_eval_other_writer.jsonl", first_or_last)
+        assert sum(end in habits for end in other) <= len(other) // 5
+    report = validate_file(DATA_DIR / "techco_eval_other_writer.jsonl", min_examples=20)
+    assert report.ok and all(w.code == "thin_category" for w in report.warnings), report.format()
+    assert all(has_emoji(e.output) for e in report.examples)
 
 
 def test_held_out_pairs_and_course_prompts():

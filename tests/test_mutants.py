@@ -15,6 +15,7 @@ import ast
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -250,16 +251,23 @@ def slices() -> dict[str, tuple[str, str, list[tuple]]]:
     return by_test
 
 
+WORKERS = 2  # slices graded at once: a slice's time is mostly kernel start-up and imports, one core each
+
+
 def nbgrader(root: Path, *args: str) -> None:
     env = {key: value for key, value in os.environ.items() if key != "LORA_COURSE_MODEL"}  # the notebooks' own model
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs `alembic`
+    threads = str(max(1, (os.cpu_count() or 1) // WORKERS))  # two kernels that each think they own the CPU crawl
     done = subprocess.run([str(Path(sys.executable).with_name("nbgrader")), *args], cwd=root, capture_output=True,
-                          text=True, env={**env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+                          text=True, env={**env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                                          "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def grade_all(root: Path) -> dict:
-    """{(slice, student): {grade_id: (score, max)}}: one autograde run per slice, "reference" and m00, m01, …"""
+def grade_slice(root: Path, name: str, number: str, test: str, mutants: list) -> dict:
+    """Autograde the reference and every mutant of one slice in a course folder of its own (own gradebook)."""
+    root = root / name
+    (root / "source" / name).mkdir(parents=True)
     (root / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         f"c.CourseDirectory.root = {str(root)!r}\n"
@@ -269,24 +277,29 @@ def grade_all(root: Path) -> dict:
         'c.ClearSolutions.text_stub = "YOUR ANSWER HERE"\n')
     from nbgrader.api import Gradebook
 
+    source = cut_down(number, test)
+    nbformat.write(source, root / "source" / name / f"{name}.ipynb")
+    nbgrader(root, "generate_assignment", name, "--force")
+    release = nbformat.read(root / "release" / name / f"{name}.ipynb", as_version=4)
+    versions = {"reference": None} | {f"m{k:02d}": mutant[2:5] for k, mutant in enumerate(mutants)}
+    for student, mutation in versions.items():
+        (root / "submitted" / student / name).mkdir(parents=True)
+        nbformat.write(filled_release(release, source, mutation), root / "submitted" / student / name / f"{name}.ipynb")
+    nbgrader(root, "autograde", name, "--force")
     scores = {}
-    for name, (number, test, mutants) in slices().items():
-        source = cut_down(number, test)
-        (root / "source" / name).mkdir(parents=True)
-        nbformat.write(source, root / "source" / name / f"{name}.ipynb")
-        nbgrader(root, "generate_assignment", name, "--force")
-        release = nbformat.read(root / "release" / name / f"{name}.ipynb", as_version=4)
-        versions = {"reference": None} | {f"m{k:02d}": mutant[2:5] for k, mutant in enumerate(mutants)}
-        for student, mutation in versions.items():
-            (root / "submitted" / student / name).mkdir(parents=True)
-            nbformat.write(filled_release(release, source, mutation), root / "submitted" / student / name / f"{name}.ipynb")
-        nbgrader(root, "autograde", name, "--force")
-        with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id="mutants") as gradebook:
-            for student in versions:
-                notebook = gradebook.find_submission_notebook(name, name, student)
-                scores[name, student] = {g.name: (g.score, g.max_score) for g in notebook.grades
-                                         if g.max_score and g.cell_type == "code"}
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id="mutants") as gradebook:
+        for student in versions:
+            notebook = gradebook.find_submission_notebook(name, name, student)
+            scores[name, student] = {g.name: (g.score, g.max_score) for g in notebook.grades
+                                     if g.max_score and g.cell_type == "code"}
     return scores
+
+
+def grade_all(root: Path) -> dict:
+    """{(slice, student): {grade_id: (score, max)}}: one autograde run per slice, "reference" and m00, m01, …"""
+    with ThreadPoolExecutor(WORKERS) as pool:
+        done = pool.map(lambda item: grade_slice(root, item[0], *item[1]), slices().items())
+    return {key: value for scores in done for key, value in scores.items()}
 
 
 def test_every_mutation_changes_its_cell_once():

@@ -4,14 +4,17 @@ import dataclasses
 import json
 
 import pytest
+import torch
+from conftest import TINY_STYLE
 from peft import PeftModel
 from transformers import TrainerCallback
 
 from lora_course.data import Example, format_prompt
 from lora_course.models import load_base_model
+from lora_course.paths import data_file
 from lora_course.training import IGNORE_INDEX, PAD_MULTIPLE, LoRASettings, answer_loss, TrainingRun, encode, fine_tune, pad_batch
 
-FAST = LoRASettings(rank=4, alpha=8, learning_rate=5e-3, epochs=1, batch_size=2, bf16=False)
+FAST = LoRASettings(rank=4, alpha=8, learning_rate=5e-3, epochs=1, batch_size=2, bf16=False, eval_fraction=0)
 
 
 def test_labels_mask_the_prompt_and_keep_eos(tiny, examples):
@@ -31,8 +34,8 @@ def test_truncation_cuts_from_the_end(tiny, examples):
 
 def test_padding_is_dynamic_and_masked(tiny, examples):
     _, tokenizer = tiny
-    short, long = encode(tokenizer, examples[0], 256), encode(tokenizer, examples[1], 256)
-    long = {k: v + v[-3:] for k, v in long.items()}  # 3 tokens longer
+    short = encode(tokenizer, examples[0], 256)
+    long = {k: v + v[-20:] for k, v in encode(tokenizer, examples[0], 256).items()}  # 20 tokens longer
     batch = pad_batch([short, long], tokenizer.pad_token_id)
     width = -(-len(long["input_ids"]) // PAD_MULTIPLE) * PAD_MULTIPLE  # longest in batch, rounded up
     assert batch["input_ids"].shape == (2, width) and width < len(long["input_ids"]) + PAD_MULTIPLE
@@ -116,3 +119,55 @@ def test_memory_strategies_still_train_the_adapters(tmp_path, examples, option):
     lora_b = [w for name, w in weights.items() if "lora_B" in name]
     assert lora_b and all(w.abs().sum() > 0 for w in lora_b)  # B starts at zero: non-zero means it learned
     assert len(run.train_losses) == 2
+
+
+UNRELATED = [Example("What is the capital of France, please?", "Paris has been the capital of France for ages."),
+             Example("How many legs does a spider have?", "Spiders have eight legs and two body segments.")]
+
+
+def _saved_adapter_loss(adapter_dir, eval_examples) -> float:
+    """The saved adapter's loss on the held-out pairs, computed as the Trainer does for one eval batch."""
+    model, tokenizer = load_base_model("tiny")
+    model = PeftModel.from_pretrained(model, str(adapter_dir)).eval()
+    batch = pad_batch([encode(tokenizer, ex, 256) for ex in eval_examples], tokenizer.pad_token_id)
+    with torch.no_grad():
+        return answer_loss(model, batch).item()
+
+
+def test_the_defaults_hold_out_a_split_and_keep_the_best_epoch(tmp_path, examples, capsys):
+    settings = dataclasses.replace(FAST, epochs=12, learning_rate=3e-2, target_modules="all-linear",
+                                   eval_fraction=LoRASettings().eval_fraction)
+    assert LoRASettings().keep_best
+    run = fine_tune(examples, settings, tmp_path / "a", eval_data=UNRELATED, progress=True)
+    losses = [e["loss"] for e in run.eval_losses]
+    best = min(losses)
+    assert run.kept == "best epoch" and best < run.base_eval_loss
+    assert run.best_epoch == run.eval_losses[losses.index(best)]["epoch"] < 12 and losses[-1] > best  # it got worse
+    assert _saved_adapter_loss(tmp_path / "a", UNRELATED) == pytest.approx(best, rel=1e-4)
+    assert json.loads((tmp_path / "a" / "run.json").read_text())["kept"] == "best epoch"
+    assert f"Kept the best epoch ({run.best_epoch:g})" in capsys.readouterr().out
+
+
+def test_an_adapter_worse_than_the_base_model_is_never_handed_back(tmp_path, examples, capsys):
+    # Held-out answers in characters the training answers never use: every epoch makes them less likely.
+    foreign = [Example("Schreib bitte etwas auf Chinesisch", "龍鳳麟龜 四五六七八九 龍鳳麟龜 山川日月"),
+               Example("Noch einmal, bitte, auf Chinesisch", "山川日月 龍鳳麟龜 七八九 山川")]
+    settings = dataclasses.replace(FAST, epochs=2, learning_rate=3e-2, target_modules="all-linear")
+    run = fine_tune(examples, settings, tmp_path / "a", eval_data=foreign, progress=False)
+    assert run.kept == "base model" and min(e["loss"] for e in run.eval_losses) >= run.base_eval_loss
+    from safetensors.torch import load_file
+
+    lora_b = [w for name, w in load_file(tmp_path / "a" / "adapter_model.safetensors").items() if "lora_B" in name]
+    assert lora_b and all(w.abs().sum() == 0 for w in lora_b)  # B = 0: the adapter changes nothing
+    assert _saved_adapter_loss(tmp_path / "a", foreign) == pytest.approx(run.base_eval_loss, rel=1e-4)
+    assert "No epoch beat the base model" in capsys.readouterr().out
+
+
+def test_training_on_near_duplicates_warns_before_it_starts(tmp_path, capsys):
+    settings = dataclasses.replace(FAST, max_steps=1)
+    run = fine_tune(data_file("broken/near_duplicates.jsonl"), settings, tmp_path / "a", progress=False)
+    out = capsys.readouterr().out
+    assert "duplicate" in out and "15 of 20 training examples" in out
+    assert run.duplicate_share == 0.75
+    fine_tune(TINY_STYLE, settings, tmp_path / "b", progress=False)
+    assert "duplicate" not in capsys.readouterr().out

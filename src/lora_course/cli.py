@@ -44,7 +44,7 @@ def _settings(args):
               "dropout": args.dropout, "batch_size": args.batch_size, "max_length": args.max_length,
               "eval_fraction": args.eval_fraction, "seed": args.seed, "max_steps": args.max_steps,
               "early_stopping_patience": args.early_stopping, "target_modules": args.target_modules,
-              "bf16": args.bf16}
+              "bf16": args.bf16, "keep_best": args.keep_best}
     return dataclasses.replace(base, **{k: v for k, v in chosen.items() if v is not None})
 
 
@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-modules", choices=["attention", "all-linear"])
     p.add_argument("--eval-fraction", type=float)
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE")
+    p.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None,
+                   help="with an eval split: save the best epoch, or an adapter that changes nothing if no epoch "
+                        "beats the base model (default: on)")
     p.add_argument("--max-steps", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None)

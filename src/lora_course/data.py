@@ -29,6 +29,9 @@ NEAR_DUP_RATIO = 0.9  # difflib.SequenceMatcher ratio of normalised inputs
 NEAR_DUP_JACCARD = 0.8  # overlap of the inputs' word sets
 COPY_RATIO = 0.85  # a learner's text this close to a shipped one (or sharing 80% of its words) is a copy
 NEAR_DUP_MAX_EXAMPLES = 2000  # the pairwise check is O(n²); beyond this it gets slow
+PARAPHRASE_MIN_SHARED = 3  # content words two questions must share to count as one question asked twice
+PARAPHRASE_JACCARD = 0.6  # ... and this share of all the content words the two use
+MANY_DUPLICATES = 0.2  # `fine_tune` warns when more than this share of the examples repeat another
 STYLE_MIN_EXAMPLES = 5
 CATEGORY_MIN_EXAMPLES = 10
 
@@ -118,6 +121,15 @@ def format_example(example: Example) -> str:
     return f"{format_prompt(example.input)} {example.output}"
 
 
+STOPWORDS = set("a an the and or but if to of in on for with my your our i you we it is are was be can do does "
+                "how what why when where which who me this that have has not no yes please there their".split())
+
+
+def content_words(text: str) -> set[str]:
+    """The words that say what a text is about (no stopwords, no 1-2 letter words), lower-cased."""
+    return {w for w in re.findall(r"[a-z][a-z0-9'-]+", text.lower()) if w not in STOPWORDS and len(w) > 2}
+
+
 def has_emoji(text: str) -> bool:
     return any(lo <= ord(ch) <= hi for ch in text for lo, hi in _EMOJI_RANGES)
 
@@ -175,29 +187,46 @@ def read_jsonl(path) -> list[dict]:
 
 def split_examples(examples: Iterable[Example], eval_fraction: float,
                    seed: int = 0) -> tuple[list[Example], list[Example]]:
-    """Deterministic train/eval split, stratified by category so every kind of question is evaluated."""
+    """Deterministic train/eval split, stratified by category so every kind of question is evaluated.
+
+    Near-duplicates (`near_duplicate_groups`) stay on one side: one question asked two ways on both sides
+    would make the eval loss measure recall of the other copy, not learning.
+    """
     if not 0 <= eval_fraction < 1:
         raise ValueError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
-    shuffled = list(examples)
-    if eval_fraction == 0:
-        return shuffled, []  # untouched order: nothing to split
-    random.Random(seed).shuffle(shuffled)
-    n = len(shuffled)
-    n_eval = min(round(n * eval_fraction), max(n - 1, 0))  # always keep one to train on
-    if eval_fraction > 0 and n >= 2:
-        n_eval = max(n_eval, 1)
-    if n_eval == 0:
-        return shuffled, []
-    groups: dict[str | None, list[int]] = {}
-    for index, example in enumerate(shuffled):
-        groups.setdefault(example.category, []).append(index)
-    quotas = {key: len(members) * n_eval // n for key, members in groups.items()}
-    by_remainder = sorted(groups, key=lambda key: -(len(groups[key]) * n_eval % n))
+    examples = list(examples)
+    n = len(examples)
+    if eval_fraction == 0 or n < 2:
+        return examples, []  # untouched order: nothing to split
+    n_eval = max(min(round(n * eval_fraction), n - 1), 1)  # always keep one to train on
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    position = {index: rank for rank, index in enumerate(order)}
+    groups = sorted((sorted(group, key=position.get) for group in near_duplicate_groups(examples)),
+                    key=lambda group: position[group[0]])
+    by_category: dict[str | None, list[list[int]]] = {}
+    for group in groups:
+        by_category.setdefault(examples[group[0]].category, []).append(group)
+    sizes = {key: sum(map(len, members)) for key, members in by_category.items()}
+    quotas = {key: size * n_eval // n for key, size in sizes.items()}
+    by_remainder = sorted(by_category, key=lambda key: -(sizes[key] * n_eval % n))
     for key in by_remainder[:n_eval - sum(quotas.values())]:  # largest-remainder rounding
         quotas[key] += 1
-    eval_ids = {index for key, members in groups.items() for index in members[:quotas[key]]}
-    return ([ex for i, ex in enumerate(shuffled) if i not in eval_ids],
-            [ex for i, ex in enumerate(shuffled) if i in eval_ids])
+    eval_ids: set[int] = set()
+    for key, members in by_category.items():
+        taken = 0
+        for group in members:
+            if taken + len(group) <= quotas[key]:
+                eval_ids.update(group)
+                taken += len(group)
+    for group in groups:  # groups larger than a quota: hold out whole ones while one group is left to train on
+        if len(eval_ids) >= n_eval or len(eval_ids) + len(group) > n - 1:
+            break
+        if not eval_ids & set(group):
+            eval_ids.update(group)
+    shuffled = [examples[i] for i in order]
+    return ([ex for i, ex in zip(order, shuffled) if i not in eval_ids],
+            [ex for i, ex in zip(order, shuffled) if i in eval_ids])
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -410,13 +439,15 @@ def _words(text: str) -> set[str]:
 
 
 def _duplicate_warnings(examples: list[Example]) -> list[Issue]:
-    """Repeated questions make the model memorise instead of generalise."""
-    warnings, first_line, unique = [], {}, []
-    check_near = len(examples) <= NEAR_DUP_MAX_EXAMPLES
-    for example in examples:
-        key = _normalise(example.input)
-        if key in first_line:
-            other = first_line[key]
+    """Questions asked twice (even in other words) and answers given twice make the model memorise."""
+    strongest = {}  # one warning per line: the closest kind of repetition, then the earliest line
+    for first, later, how in near_duplicate_pairs(examples):
+        strongest[later] = min(strongest.get(later, (how, first)), (how, first),
+                               key=lambda pair: (_KINDS.index(pair[0]), pair[1]))
+    warnings = []
+    for later, (how, first) in sorted(strongest.items()):
+        other, example = examples[first], examples[later]
+        if how == "duplicate":
             same_answer = _normalise(other.output) == _normalise(example.output)
             warnings.append(Issue(
                 "warning", "duplicate",
@@ -424,18 +455,103 @@ def _duplicate_warnings(examples: list[Example]) -> list[Issue]:
                 "remove one of the two lines" if same_answer else
                 "keep one line with the best answer; two answers to one question confuse training",
                 example.line))
-            continue
-        words = _words(key)
-        near = next((other for other, other_key, other_words in unique
-                     if _near_duplicate(other_key, key, other_words, words)), None) if check_near else None
-        if near is not None:
-            warnings.append(Issue("warning", "near_duplicate",
-                                  f"almost the same question as line {near.line}",
-                                  "rephrase it into a genuinely different question, or drop one of the two",
-                                  example.line))
-        first_line[key] = example
-        unique.append((example, key, words))
+        else:
+            message, fix = _DUPLICATE_KINDS[how]
+            warnings.append(Issue("warning", how, message.format(line=other.line), fix, example.line))
     return warnings
+
+
+_KINDS = ("duplicate", "near_duplicate", "paraphrase", "repeated_answer")  # closest first
+_DUPLICATE_KINDS = {
+    "near_duplicate": ("almost the same question as line {line}",
+                       "rephrase it into a genuinely different question, or drop one of the two"),
+    "paraphrase": ("asks what line {line} asks, in other words",
+                   "keep one of the two, or ask about a different situation; one question asked several ways "
+                   "teaches one answer by heart"),
+    "repeated_answer": ("same or almost the same answer as line {line}",
+                        "give each question its own answer; an answer repeated across lines is learned by heart, "
+                        "not as a way to help"),
+}
+
+
+def near_duplicate_pairs(examples: list[Example]) -> list[tuple[int, int, str]]:
+    """(earlier index, later index, kind) for every pair that says the same thing twice, in file order.
+
+    Kinds: "duplicate" (same question, ignoring case and spaces), "near_duplicate" (almost the same string),
+    "paraphrase" (the same question in other words: at least PARAPHRASE_MIN_SHARED content words shared, and
+    60% of all the content words the two use; not for code), "repeated_answer" (the same or almost the same answer).
+    The comparison is O(n²): above NEAR_DUP_MAX_EXAMPLES examples only exact duplicates are found.
+    """
+    if len(examples) > NEAR_DUP_MAX_EXAMPLES:
+        return _exact_duplicate_pairs(examples)
+    keys = [(_normalise(ex.input), _normalise(ex.output)) for ex in examples]
+    words = [(_words(q), _words(a), _topic(ex.input)) for (q, a), ex in zip(keys, examples)]
+    pairs = []
+    for later in range(len(examples)):
+        question, answer = keys[later]
+        q_words, a_words, topic = words[later]
+        for first in range(later):
+            other_q, other_a = keys[first]
+            other_q_words, other_a_words, other_topic = words[first]
+            if question == other_q:
+                how = "duplicate"
+            elif _near_duplicate(other_q, question, other_q_words, q_words):
+                how = "near_duplicate"
+            elif _paraphrase(topic, other_topic):
+                how = "paraphrase"
+            elif answer == other_a or _near_duplicate(other_a, answer, other_a_words, a_words):
+                how = "repeated_answer"
+            else:
+                continue
+            pairs.append((first, later, how))
+    return pairs
+
+
+def _exact_duplicate_pairs(examples: list[Example]) -> list[tuple[int, int, str]]:
+    first_seen, pairs = {}, []
+    for index, example in enumerate(examples):
+        key = _normalise(example.input)
+        if key in first_seen:
+            pairs.append((first_seen[key], index, "duplicate"))
+        else:
+            first_seen[key] = index
+    return pairs
+
+
+def _topic(question: str) -> set[str]:
+    """Content words with plural "s" dropped; none for code, whose shared type names say nothing about intent."""
+    return set() if _DEF_LINE.search(question) else {w.removesuffix("s") for w in content_words(question)}
+
+
+def _paraphrase(topic_a: set[str], topic_b: set[str]) -> bool:
+    shared = len(topic_a & topic_b)
+    return shared >= PARAPHRASE_MIN_SHARED and shared >= PARAPHRASE_JACCARD * len(topic_a | topic_b)
+
+
+def near_duplicate_groups(examples: list[Example]) -> list[list[int]]:
+    """Indices of examples linked by any near-duplicate relation (transitively), each group in file order;
+    an example that repeats nothing is a group of one. Splits keep a group on one side."""
+    parent = list(range(len(examples)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for first, later, _ in near_duplicate_pairs(examples):
+        parent[root(later)] = root(first)
+    groups: dict[int, list[int]] = {}
+    for index in range(len(examples)):
+        groups.setdefault(root(index), []).append(index)
+    return list(groups.values())
+
+
+def duplicate_share(examples: list[Example]) -> tuple[float, list[int]]:
+    """Share of examples that repeat an earlier one (any kind of near-duplicate), and their lines."""
+    repeats = sorted(i for group in near_duplicate_groups(examples) for i in group[1:])
+    lines = [examples[i].line or i + 1 for i in repeats]
+    return (len(repeats) / len(examples) if examples else 0.0), lines
 
 
 def _length_warnings(examples: list[Example], max_tokens: int, count_tokens: Callable[[str], int]) -> list[Issue]:

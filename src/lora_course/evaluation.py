@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .data import Example, has_emoji
+from .data import Example, content_words, has_emoji
 from .generation import Generation, respond
 from .training import IGNORE_INDEX, encode
 
@@ -52,24 +52,16 @@ _GREETING = re.compile(r"^\W*(hi|hello|hey|great question|happy to help|thanks|t
                        r"|no worries|absolutely|of course|sure)\b", re.IGNORECASE)
 _STEP = re.compile(r"^\s*(\d+[.)]|[-*•])\s+\S", re.MULTILINE)
 _SPECIFIC = re.compile(r"\d|→|>|techco\.com|@|settings|app\b|\bmenu\b", re.IGNORECASE)
-_STOPWORDS = set("a an the and or but if to of in on for with my your our i you we it is are was be can do does "
-                 "how what why when where which who me this that have has not no yes please there their".split())
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z][a-z0-9'-]+", text.lower()) if w not in _STOPWORDS and len(w) > 2}
-
-
 def style_scores(question: str, answer: str, ended_with_eos: bool) -> dict[str, float]:
     """Score one answer against the TechCo voice; each criterion is 0..1 and `style_score` is their mean."""
     words = answer.split()
-    question_words = _content_words(question)
+    question_words = content_words(question)
     scores = {
         "emoji": float(has_emoji(answer)),
         "friendly_opener": float(bool(_GREETING.search(answer))),
         "actionable_steps": min(len(_STEP.findall(answer)), 2) / 2,
         "specific": min(len(_SPECIFIC.findall(answer)), 3) / 3,
-        "on_topic": min(1.0, 2 * len(question_words & _content_words(answer)) / max(1, len(question_words))),
+        "on_topic": min(1.0, 2 * len(question_words & content_words(answer)) / max(1, len(question_words))),
         "clean_stop": float(ended_with_eos),
         "length": float(25 <= len(words) <= 130),
     }

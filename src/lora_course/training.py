@@ -19,7 +19,7 @@ from peft import LoraConfig, get_peft_model
 from peft.helpers import disable_input_dtype_casting
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
-from .data import Example, format_prompt, load_examples, split_examples
+from .data import MANY_DUPLICATES, Example, duplicate_share, format_prompt, load_examples, split_examples
 from .models import load_base_model, lora_target_modules, model_name, trainable_parameters_line
 from .troubleshooting import EvalLossMonitor, peak_rss_mb
 
@@ -37,7 +37,7 @@ class LoRASettings:
     alpha: int = 32                # update is scaled by alpha / r
     dropout: float = 0.0           # dropout on the LoRA input; 1% in the sweep, not worth a copy of every input
     target_modules: str = "attention"  # "attention" (PEFT default per architecture), "all-linear", or a list
-    learning_rate: float = 4e-3
+    learning_rate: float = 2e-3
     epochs: float = 3
     batch_size: int = 2
     gradient_accumulation: int = 1  # effective batch = batch_size * gradient_accumulation
@@ -45,7 +45,8 @@ class LoRASettings:
     weight_decay: float = 0.0
     warmup_steps: int = 0
     lr_scheduler: str = "linear"
-    eval_fraction: float = 0.0     # share of examples held out to compute eval loss each epoch
+    eval_fraction: float = 0.15    # share of examples held out (near-duplicates kept together) for eval loss per epoch
+    keep_best: bool = True         # with held-out examples: hand back the best epoch, or no change if none beat the base
     early_stopping_patience: int | None = None  # stop after this many epochs without eval-loss improvement
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, more time
     bf16: bool | None = None       # bfloat16 base weights: half the memory, ~1.8x faster; None = where the hardware has it
@@ -78,6 +79,9 @@ class TrainingRun:
     stopped_early: bool = False
     best_epoch: float | None = None
     resumed_from: str | None = None
+    base_eval_loss: float | None = None  # the base model's loss on the held-out examples, before training
+    kept: str = "last epoch"  # what the adapter holds: "last epoch", "best epoch" or "base model" (the guard)
+    duplicate_share: float = 0.0  # share of training examples that repeat another (`data.duplicate_share`)
 
     @property
     def final_train_loss(self) -> float:
@@ -188,7 +192,7 @@ def _training_arguments(settings: LoRASettings, output_dir: Path, evaluate: bool
         eval_strategy="epoch" if evaluate else "no",
         save_strategy="epoch",
         save_total_limit=2 if not settings.early_stopping_patience else None,
-        load_best_model_at_end=bool(evaluate and settings.early_stopping_patience),
+        load_best_model_at_end=bool(evaluate and (settings.keep_best or settings.early_stopping_patience)),
         metric_for_best_model="eval_loss",
         greater_is_better=False,
         seed=settings.seed,
@@ -207,7 +211,10 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
     """Train LoRA adapters on `data` and save them in `out_dir` (+ `run.json`, checkpoints in `out_dir/checkpoints`).
 
     `eval_data` (or `settings.eval_fraction`) enables eval loss per epoch, and early stopping when
-    `settings.early_stopping_patience` is set. `resume=True` continues from the newest checkpoint.
+    `settings.early_stopping_patience` is set. With `settings.keep_best` (the default) the saved adapter is the
+    epoch with the lowest eval loss, and if no epoch beats the base model's loss on those held-out examples the
+    adapter is reset to change nothing: a memorised adapter is never handed back. `resume=True` continues from
+    the newest checkpoint.
     """
     out_dir = Path(out_dir)
     examples = as_examples(data)
@@ -215,6 +222,13 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
         train_examples, eval_examples = examples, as_examples(eval_data)
     else:
         train_examples, eval_examples = split_examples(examples, settings.eval_fraction, seed=settings.seed)
+    repeated, lines = duplicate_share(train_examples)
+    if repeated > MANY_DUPLICATES:
+        shown = ", ".join(map(str, lines[:12])) + (", ..." if len(lines) > 12 else "")
+        print(f"⚠️ warning: {len(lines)} of {len(train_examples)} training examples duplicate another one (same or "
+              f"paraphrased question, or the same answer; lines {shown}). The model will learn those answers by "
+              "heart rather than how to help, and eval loss on such data flatters it. Write more varied "
+              "examples (`lora-course validate` names each pair).")
 
     if settings.bf16 is None:
         settings = dataclasses.replace(settings, bf16=fast_bf16_available())
@@ -228,7 +242,8 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
     train_set = [encode(tokenizer, ex, settings.max_length) for ex in train_examples]
     eval_set = [encode(tokenizer, ex, settings.max_length) for ex in eval_examples] or None
     recorder = _LossRecorder()
-    monitor = EvalLossMonitor(settings.early_stopping_patience) if eval_set else None
+    stopper = eval_set and settings.early_stopping_patience
+    monitor = EvalLossMonitor(settings.early_stopping_patience) if stopper else None
     trainer = _AnswerLossTrainer(
         model=model,
         args=_training_arguments(settings, out_dir / "checkpoints", bool(eval_set), progress),
@@ -236,7 +251,6 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
         eval_dataset=eval_set,
         data_collator=lambda features: pad_batch(features, tokenizer.pad_token_id),
         processing_class=tokenizer,
-        callbacks=[recorder, *([monitor] if monitor else []), *callbacks],
     )
     if not progress:
         trainer.remove_callback(PrinterCallback)  # it would print every step's log dict
@@ -246,9 +260,25 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
     start = time.perf_counter()
     # bf16: the frozen base is stored in bf16 and LoRA keeps float32 master weights under autocast. PEFT would
     # otherwise cast every LoRA input to float32 and keep that copy for backward, one per adapted layer.
+    guard = bool(eval_set and settings.keep_best)
     with disable_input_dtype_casting(model, active=settings.bf16):
+        base_eval_loss = trainer.evaluate()["eval_loss"] if guard else None  # the bar every epoch has to beat
+        for callback in [recorder, *([monitor] if monitor else []), *callbacks]:  # after it: it is not an epoch
+            trainer.add_callback(callback)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - start
+    evaluations = [entry for entry in trainer.state.log_history if "eval_loss" in entry]  # survives a resume
+    kept, best_epoch = "last epoch", None
+    if evaluations:
+        best = min(evaluations, key=lambda entry: entry["eval_loss"])
+        best_epoch = round(best["epoch"], 3)
+        if trainer.args.load_best_model_at_end:
+            kept = "best epoch"
+        if guard and best["eval_loss"] >= base_eval_loss:
+            _reset_adapter(model)
+            kept = "base model"
+        if guard and (progress or kept == "base model"):
+            print(_guard_line(kept, best["eval_loss"], best_epoch, base_eval_loss))
 
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -267,11 +297,31 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
         trainable_params=trainable,
         total_params=total,
         stopped_early=bool(monitor and monitor.stopped),
-        best_epoch=monitor.best_epoch if monitor else None,
+        best_epoch=best_epoch,
         resumed_from=checkpoint.name if checkpoint else None,
+        base_eval_loss=base_eval_loss,
+        kept=kept,
+        duplicate_share=round(repeated, 3),
     )
     run.save(out_dir / "run.json")
     return run
+
+
+def _reset_adapter(model) -> None:
+    """LoRA's B matrices start at zero, so zeroing them makes the adapter change nothing."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.zero_()
+
+
+def _guard_line(kept: str, best_loss: float, best_epoch: float, base_eval_loss: float) -> str:
+    if kept == "base model":
+        return (f"⚠️ No epoch beat the base model on the held-out examples (best eval loss {best_loss:.3f} vs "
+                f"base {base_eval_loss:.3f}): the saved adapter changes nothing. More varied data, a lower "
+                "learning rate or fewer epochs usually help.")
+    return (f"Kept the best epoch ({best_epoch:g}): eval loss {best_loss:.3f} vs the base model's "
+            f"{base_eval_loss:.3f}.")
 
 
 def fast_bf16_available() -> bool:
