@@ -224,9 +224,7 @@ def split_examples(examples: Iterable[Example], eval_fraction: float,
             break
         if not eval_ids & set(group):
             eval_ids.update(group)
-    shuffled = [examples[i] for i in order]
-    return ([ex for i, ex in zip(order, shuffled) if i not in eval_ids],
-            [ex for i, ex in zip(order, shuffled) if i in eval_ids])
+    return [examples[i] for i in order if i not in eval_ids], [examples[i] for i in order if i in eval_ids]
 
 
 # --- reading ---------------------------------------------------------------------------------
