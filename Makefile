@@ -32,7 +32,7 @@ $(VENV)/.ready: pyproject.toml
 demo: setup
 	$(BIN)/lora-course validate data/techco_support.jsonl --min-examples 20
 	$(BIN)/lora-course train data/techco_support.jsonl --out $(OUT)/techco-adapter
-	$(BIN)/lora-course evaluate --adapter $(OUT)/techco-adapter --data data/techco_eval.jsonl
+	$(BIN)/lora-course evaluate --adapter $(OUT)/techco-adapter --data data/techco_eval.jsonl --course-text-base
 	$(BIN)/lora-course compare --adapter $(OUT)/techco-adapter --prompts data/techco_test_prompts.jsonl \
 		--out $(OUT)/evaluation_results.md
 	$(BIN)/python grader/course.py demo

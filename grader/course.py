@@ -101,9 +101,37 @@ def generate(assignment: str, into: Path) -> None:
     done = nbgrader("generate_assignment", assignment, "--force", release_into=into)
     if done.returncode != 0 or not released_notebook(assignment, into).exists():
         raise RuntimeError(f"generate_assignment {assignment} failed:\n{done.stderr[-3000:]}")
+    save_as_jupyterlab(released_notebook(assignment, into))
     stamp = registration_stamp(assignment)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(source_digest(assignment))
+
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def kernel_language_info() -> dict:
+    """The `language_info` the course's python3 kernel sends (ipykernel's own dict, as in its kernel_info_reply)."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    return json.loads(json.dumps(IPythonKernel.language_info))
+
+
+def save_as_jupyterlab(path: Path) -> None:
+    """Write a released notebook as JupyterLab would save it, so that opening it (or Validate, which saves first)
+    changes nothing: the kernel's full `language_info` (JupyterLab replaces a partial one when the kernel starts,
+    which marks the notebook modified), the kernelspec, no outputs, nbformat's layout (indent 1, sorted keys,
+    UTF-8 unescaped, trailing newline: what Jupyter server writes). The Python version is that of the environment
+    the release is made in, the course's; a learner on another patch release sees only that one field updated."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
+    notebook.metadata["language_info"] = kernel_language_info()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.execution_count, cell.outputs = None, []
+    nbformat.write(notebook, path)
 
 
 def registered(assignment: str) -> bool:

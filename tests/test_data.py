@@ -10,15 +10,18 @@ import pytest
 
 from lora_course.cli import main
 from lora_course.data import (
+    COURSE_TEXT,
     PROMPT_TEMPLATE,
     DatasetError,
     Example,
+    answer_text,
     duplicate_share,
     format_example,
     format_prompt,
     has_emoji,
     load_examples,
     near_duplicate_groups,
+    prompt_text,
     read_jsonl,
     split_examples,
     validate_file,
@@ -413,6 +416,25 @@ def test_prompt_format():
     assert PROMPT_TEMPLATE == "### User: {input}\n### Assistant:"
     assert format_prompt("Hi there?") == "### User: Hi there?\n### Assistant:"
     assert format_example(Example("Hi there?", "Hello!")) == "### User: Hi there?\n### Assistant: Hello!"
+
+
+class _TemplateTokenizer:
+    chat_template = "{{ messages }}"
+
+    def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+        assert not tokenize and add_generation_prompt
+        return f"<user>{messages[0]['content']}</user><assistant>"
+
+
+def test_prompt_text_uses_the_chat_template_where_there_is_one():
+    templated, plain = _TemplateTokenizer(), object()
+    assert prompt_text(templated, "Hi there?") == "<user>Hi there?</user><assistant>"
+    assert answer_text(templated, "Hello!") == "Hello!"
+    assert prompt_text(templated, "Hi there?", COURSE_TEXT) == "### User: Hi there?\n### Assistant:"
+    assert answer_text(templated, "Hello!", COURSE_TEXT) == " Hello!"
+    assert prompt_text(plain, "Hi there?") == "### User: Hi there?\n### Assistant:"  # no template: course format
+    with pytest.raises(ValueError, match="prompt_format"):
+        prompt_text(templated, "Hi there?", "alpaca")
 
 
 # --- splitting ---------------------------------------------------------------------------------

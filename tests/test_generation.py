@@ -11,7 +11,10 @@ def test_greedy_is_deterministic_and_batched(tiny):
     assert [g.text for g in batched] == [g.text for g in again]
     assert all(isinstance(g, Generation) and 0 < g.new_tokens <= 8 for g in batched)
     one = respond(model, tokenizer, questions[1], max_new_tokens=8)
-    assert one.prompt.startswith("### User: What is your return policy")
+    assert one.prompt.endswith("<|im_start|>user\nWhat is your return policy for laptops?<|im_end|>\n"
+                               "<|im_start|>assistant\n")  # the model's own chat template
+    course_text = respond(model, tokenizer, questions[1], "course-text", max_new_tokens=8)
+    assert course_text.prompt == "### User: What is your return policy for laptops?\n### Assistant:"
 
 
 def test_sampling_is_seeded(tiny):

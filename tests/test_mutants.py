@@ -73,6 +73,16 @@ MUTANTS = [
      "test_build_labels"),
     ("02", "prompt mask one token short", "impl_build_labels", "position >= prompt_length", "position > prompt_length",
      "test_build_labels"),
+    # 02: tokenize (rows in the chat template with the learner's mask)
+    ("02", "labels are the input ids (the prompt is trained)", "impl_tokenize",
+     '"labels": build_labels(input_ids, len(prompt_ids), [1] * len(input_ids))', '"labels": list(input_ids)',
+     "test_tokenize"),
+    ("02", "the course text's ### User: format", "impl_tokenize", 'prompt_text(tokenizer, row["input"])',
+     'prompt_text(tokenizer, row["input"], COURSE_TEXT)', "test_tokenize"),
+    ("02", "a space before the answer", "impl_tokenize", 'tokenizer(row["output"]', 'tokenizer(" " + row["output"]',
+     "test_tokenize"),
+    ("02", "no EOS after the answer", "impl_tokenize", ' + [tokenizer.eos_token_id]', "", "test_tokenize"),
+    ("02", "not cut to max_length", "impl_tokenize", "[:SETTINGS.max_length]", "", "test_tokenize"),
     # 03: the five criteria
     ("03", "emoji: only U+1F000-1FAFF", "impl_has_emojis", "(0x1F000, 0x1FAFF), (0x2600, 0x27BF)", "(0x1F000, 0x1FAFF)",
      "test_has_emojis"),

@@ -9,7 +9,7 @@ from conftest import TINY_STYLE
 from peft import PeftModel
 from transformers import TrainerCallback
 
-from lora_course.data import Example, format_prompt
+from lora_course.data import COURSE_TEXT, Example, format_prompt, prompt_text
 from lora_course.models import load_base_model
 from lora_course.paths import data_file
 from lora_course.training import IGNORE_INDEX, PAD_MULTIPLE, LoRASettings, answer_loss, TrainingRun, encode, fine_tune, pad_batch
@@ -20,10 +20,29 @@ FAST = LoRASettings(rank=4, alpha=8, learning_rate=5e-3, epochs=1, batch_size=2,
 def test_labels_mask_the_prompt_and_keep_eos(tiny, examples):
     _, tokenizer = tiny
     item = encode(tokenizer, examples[0], max_length=256)
-    n_prompt = len(tokenizer(format_prompt(examples[0].input), add_special_tokens=False)["input_ids"])
+    n_prompt = len(tokenizer(prompt_text(tokenizer, examples[0].input), add_special_tokens=False)["input_ids"])
     assert item["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
     assert item["labels"][n_prompt:] == item["input_ids"][n_prompt:]
     assert item["input_ids"][-1] == tokenizer.eos_token_id == item["labels"][-1]
+
+
+def test_examples_are_encoded_in_the_models_chat_template_by_default(tiny, examples):
+    _, tokenizer = tiny
+    item = encode(tokenizer, examples[0], max_length=256)
+    text = tokenizer.decode(item["input_ids"])
+    chat = tokenizer.apply_chat_template([{"role": "user", "content": examples[0].input}], tokenize=False,
+                                         add_generation_prompt=True)
+    assert text == chat + examples[0].output + tokenizer.eos_token
+    answer_start = item["labels"].index(next(label for label in item["labels"] if label != IGNORE_INDEX))
+    assert tokenizer.decode(item["input_ids"][:answer_start]) == chat  # the whole template is prompt, not target
+
+
+def test_course_text_format_is_kept_as_an_option(tiny, examples):
+    _, tokenizer = tiny
+    item = encode(tokenizer, examples[0], max_length=256, prompt_format=COURSE_TEXT)
+    n_prompt = len(tokenizer(format_prompt(examples[0].input), add_special_tokens=False)["input_ids"])
+    assert tokenizer.decode(item["input_ids"]).startswith("### User: ")
+    assert item["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt and item["labels"][n_prompt] != IGNORE_INDEX
 
 
 def test_truncation_cuts_from_the_end(tiny, examples):

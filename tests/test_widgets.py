@@ -77,3 +77,51 @@ def test_html_escapes_answers_and_bolds_the_winner():
     assert "<script>" not in shown and "&lt;script&gt;" in shown
     assert "<b>0.75</b>" in shown and "<b>0.25</b>" not in shown
     assert score_answer("q", "a", {"yes": lambda q, a: True}) == {"yes": 1.0}
+
+
+def test_asking_from_code_puts_the_question_in_the_text_box(tiny_peft):
+    """Run All: the notebook calls `playground.ask(...)` after showing the playground; the text box must then show
+    the question the answer below belongs to, not the default one."""
+    model, tokenizer = tiny_peft
+    playground = ComparisonPlayground(model, tokenizer, CRITERIA, max_new_tokens=4)
+    assert playground.question.value == "How do I reset my password?"
+    playground.ask("  Can I change the keyboard backlight colour?  ")
+    assert playground.question.value == playground.last_result["question"] == "Can I change the keyboard backlight colour?"
+    assert "Q: Can I change the keyboard backlight colour?" in playground.result.value
+
+
+def test_a_failed_question_does_not_leave_the_previous_answer_under_it(tiny_peft):
+    model, tokenizer = tiny_peft
+
+    def fails_on_boom(question, answer):
+        if "boom" in question:
+            raise ValueError("boom")
+        return 1.0
+
+    playground = ComparisonPlayground(model, tokenizer, {"c": fails_on_boom}, max_new_tokens=4)
+    playground.ask("How do I reset my password?")
+    assert "reset my password" in playground.result.value
+    with pytest.raises(ValueError):
+        playground.ask("boom: what now?")
+    assert playground.question.value == "boom: what now?" and "reset my password" not in playground.result.value
+
+
+def test_display_adds_a_note_for_when_the_kernel_is_gone(tiny_peft, monkeypatch):
+    """A saved notebook keeps the widget's output but not the widget: JupyterLab then shows "Error displaying widget:
+    model not found". The display carries an HTML note whose style hides that output and shows the note instead,
+    and hides the note while the live widget (marked with LIVE_CLASS) is there."""
+    import IPython.display
+
+    from lora_course.widgets import LIVE_CLASS, NOTE_CLASS
+
+    model, tokenizer = tiny_peft
+    playground = ComparisonPlayground(model, tokenizer, CRITERIA, max_new_tokens=4)
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kwargs: shown.append((obj, kwargs)))
+    playground._ipython_display_()
+    (note, _), (bundle, raw) = shown
+    assert f"class='{NOTE_CLASS}'" in note.data and "running kernel" in note.data
+    assert f":has(.{LIVE_CLASS}) .{NOTE_CLASS}{{display:none}}" in note.data
+    assert raw == {"raw": True} and LIVE_CLASS in playground.widget._dom_classes
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == playground.widget.model_id
+    assert "needs a running kernel" in bundle["text/plain"]

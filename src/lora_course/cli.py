@@ -44,32 +44,36 @@ def _settings(args):
               "dropout": args.dropout, "batch_size": args.batch_size, "max_length": args.max_length,
               "eval_fraction": args.eval_fraction, "seed": args.seed, "max_steps": args.max_steps,
               "early_stopping_patience": args.early_stopping, "target_modules": args.target_modules,
-              "bf16": args.bf16, "keep_best": args.keep_best}
+              "bf16": args.bf16, "keep_best": args.keep_best, "prompt_format": args.prompt_format}
     return dataclasses.replace(base, **{k: v for k, v in chosen.items() if v is not None})
 
 
 def _train(args) -> int:
     from .training import fine_tune
+    from .troubleshooting import format_mb
 
     run = fine_tune(args.data, _settings(args), args.out, base_model=args.model, resume=args.resume)
     first, last = run.train_losses[0]["loss"], run.final_train_loss
     print(f"train loss {first:.3f} -> {last:.3f} over {len(run.train_losses)} steps")
     if run.eval_losses:
         print("eval loss per epoch: " + ", ".join(f"{e['loss']:.3f}" for e in run.eval_losses))
-    print(f"{run.wall_seconds:.1f} s, {run.tokens_per_second:.0f} tokens/s, peak RSS {run.peak_rss_mb:.0f} MB"
+    print(f"{run.wall_seconds:.1f} s, {run.tokens_per_second:.0f} tokens/s, peak RSS {format_mb(run.peak_rss_mb)}"
           + (" (stopped early)" if run.stopped_early else ""))
     print(f"✅ Adapter saved to {run.adapter_dir} (details in run.json)")
     return 0
 
 
 def _generate(args) -> int:
+    from .data import CHAT
     from .generation import respond
     from .models import load_base_model, load_tuned_model
+    from .training import trained_prompt_format
 
     model, tokenizer = load_tuned_model(args.adapter) if args.adapter else load_base_model(args.model)
-    answer = respond(model, tokenizer, args.question, max_new_tokens=args.max_new_tokens,
+    prompt_format = trained_prompt_format(args.adapter) if args.adapter else CHAT
+    answer = respond(model, tokenizer, args.question, prompt_format, max_new_tokens=args.max_new_tokens,
                      do_sample=args.sample, seed=args.seed)
-    print(answer.text)
+    print(answer.text or f"(an empty answer: {'the model stopped at once' if answer.ended_with_eos else 'only whitespace'})")
     return 0
 
 
@@ -79,10 +83,12 @@ def _compare(args) -> int:
     from .data import read_jsonl
     from .evaluation import compare_models
     from .models import load_tuned_model
+    from .training import trained_prompt_format
 
     model, tokenizer = load_tuned_model(args.adapter)
     questions = [row["input"] for row in read_jsonl(args.prompts)]
-    comparison = compare_models(model, tokenizer, questions, max_new_tokens=args.max_new_tokens)
+    comparison = compare_models(model, tokenizer, questions, max_new_tokens=args.max_new_tokens,
+                                prompt_format=trained_prompt_format(args.adapter))
     print(comparison.table())
     print(f"\nclean stops (EOS): base {comparison.eos_rate('base'):.0%}, fine-tuned {comparison.eos_rate('tuned'):.0%}")
     if args.out:
@@ -95,9 +101,12 @@ def _evaluate(args) -> int:
     from .data import load_examples
     from .evaluation import evaluate_adapter
     from .models import load_tuned_model
+    from .training import trained_prompt_format
 
     model, tokenizer = load_tuned_model(args.adapter)
-    result = evaluate_adapter(model, tokenizer, load_examples(args.data), max_new_tokens=args.max_new_tokens)
+    result = evaluate_adapter(model, tokenizer, load_examples(args.data), max_new_tokens=args.max_new_tokens,
+                              prompt_format=trained_prompt_format(args.adapter),
+                              course_text_base=args.course_text_base)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -106,6 +115,11 @@ def _evaluate(args) -> int:
         print(f"style score: base {result['base_style_score']:.2f} -> tuned {result['tuned_style_score']:.2f}")
         print(f"answers ending with EOS within {args.max_new_tokens} tokens: base {result['base_eos_rate']:.0%} -> "
               f"tuned {result['tuned_eos_rate']:.0%} (of {result['n_examples']})")
+        if args.course_text_base:
+            other = result["base_course_text"]
+            print(f"base model in the course text's `### User:` format instead of its chat template: perplexity "
+                  f"{other['perplexity']:.2f}, style {other['style_score']:.2f}, EOS {other['eos_rate']:.0%}, "
+                  f"{other['empty_answers']} empty answers")
     return 0
 
 
@@ -159,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--prompt-format", choices=["chat", "course-text"],
+                   help="chat: the model's own chat template (default); course-text: '### User: …\\n### Assistant:'")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.set_defaults(func=_train)
 
@@ -183,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="JSONL of held-out {input, output} pairs")
     p.add_argument("--json", action="store_true")
     p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--course-text-base", action="store_true",
+                   help="also measure the base model in the course text's '### User:' format (vs its chat template)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("report", help="write the mini-project report from run.json and `evaluate --json` output")

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from .paths import DATA_DIR
 
-PROMPT_TEMPLATE = "### User: {input}\n### Assistant:"
+PROMPT_TEMPLATE = "### User: {input}\n### Assistant:"  # the course text's format, taught as a comparison
+CHAT, COURSE_TEXT = "chat", "course-text"  # prompt formats: the model's own chat template, or PROMPT_TEMPLATE
 
 MIN_INPUT_CHARS = 10
 MIN_OUTPUT_CHARS = 20
@@ -112,13 +113,37 @@ class DatasetError(ValueError):
 
 
 def format_prompt(question: str) -> str:
-    """The prompt the model sees; training and generation must use the same one."""
+    """The course text's prompt: `### User: …\n### Assistant:`, a format an Instruct model never saw."""
     return PROMPT_TEMPLATE.format(input=question)
 
 
 def format_example(example: Example) -> str:
-    """Prompt plus answer, the training text (the tokenizer appends EOS)."""
+    """Prompt plus answer in the course text's format (the tokenizer appends EOS)."""
     return f"{format_prompt(example.input)} {example.output}"
+
+
+def uses_chat_template(tokenizer, prompt_format: str = CHAT) -> bool:
+    """Chat format where the tokenizer has a template (SmolLM2-Instruct does; distilgpt2 does not)."""
+    if prompt_format not in (CHAT, COURSE_TEXT):
+        raise ValueError(f"prompt_format must be {CHAT!r} or {COURSE_TEXT!r}, not {prompt_format!r}")
+    return prompt_format == CHAT and bool(getattr(tokenizer, "chat_template", None))
+
+
+def prompt_text(tokenizer, question: str, prompt_format: str = CHAT) -> str:
+    """The prompt the model sees, ending where its answer starts; training and generation use the same one.
+
+    By default the model's own chat template (what an Instruct model was trained on), so the base model is not
+    handicapped in comparisons; `COURSE_TEXT` gives the course text's `### User:` format.
+    """
+    if uses_chat_template(tokenizer, prompt_format):
+        return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                             add_generation_prompt=True)
+    return format_prompt(question)
+
+
+def answer_text(tokenizer, answer: str, prompt_format: str = CHAT) -> str:
+    """The answer as it follows `prompt_text` (the course format puts a space after `Assistant:`); EOS comes after."""
+    return answer if uses_chat_template(tokenizer, prompt_format) else " " + answer
 
 
 STOPWORDS = set("a an the and or but if to of in on for with my your our i you we it is are was be can do does "

@@ -6,20 +6,21 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .data import Example, content_words, has_emoji
+from .data import CHAT, COURSE_TEXT, Example, content_words, has_emoji
 from .generation import Generation, respond
 from .training import IGNORE_INDEX, encode
 
 
 @torch.no_grad()
-def answer_perplexity(model, tokenizer, examples: list[Example], max_length: int = 512) -> float:
+def answer_perplexity(model, tokenizer, examples: list[Example], max_length: int = 512,
+                      prompt_format: str = CHAT) -> float:
     """exp(mean negative log-likelihood of the reference answers + EOS, given their questions).
 
     Lower means the model finds the ideal answers more likely; only answer tokens count, as in training.
     """
     total_nll, total_tokens = 0.0, 0
     for example in examples:
-        item = encode(tokenizer, example, max_length)
+        item = encode(tokenizer, example, max_length, prompt_format)
         nll, n = _nll(model, item["input_ids"], item["labels"])
         total_nll, total_tokens = total_nll + nll, total_tokens + n
     return math.exp(total_nll / total_tokens)
@@ -111,11 +112,16 @@ class Comparison:
         return "\n".join(parts)
 
 
-def compare_models(model, tokenizer, questions: list[str], max_new_tokens: int = 200) -> Comparison:
-    """Answer each question with the adapter off (base) and on (fine-tuned), greedily, and score both."""
+def compare_models(model, tokenizer, questions: list[str], max_new_tokens: int = 200,
+                   prompt_format: str = CHAT) -> Comparison:
+    """Answer each question with the adapter off (base) and on (fine-tuned), greedily, and score both.
+
+    The base model always gets its own chat template (a fair comparison); the adapter gets the format it was
+    trained in (`prompt_format`).
+    """
     with model.disable_adapter():
         base = respond(model, tokenizer, questions, max_new_tokens=max_new_tokens)
-    tuned = respond(model, tokenizer, questions, max_new_tokens=max_new_tokens)
+    tuned = respond(model, tokenizer, questions, prompt_format, max_new_tokens=max_new_tokens)
     return Comparison(
         prompts=list(questions), base=base, tuned=tuned,
         base_scores=[style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, base)],
@@ -123,13 +129,16 @@ def compare_models(model, tokenizer, questions: list[str], max_new_tokens: int =
     )
 
 
-def evaluate_adapter(model, tokenizer, examples: list[Example], max_new_tokens: int = 200) -> dict:
-    """The numbers behind `lora-course evaluate`: perplexity and style, base vs tuned, on held-out pairs."""
+def evaluate_adapter(model, tokenizer, examples: list[Example], max_new_tokens: int = 200,
+                     prompt_format: str = CHAT, course_text_base: bool = False) -> dict:
+    """The numbers behind `lora-course evaluate`: perplexity and style, base (in its chat template) vs tuned (in
+    the format it was trained in), on held-out pairs; `course_text_base` adds the base model in the course text's
+    format."""
     with model.disable_adapter():
         base_ppl = answer_perplexity(model, tokenizer, examples)
-    tuned_ppl = answer_perplexity(model, tokenizer, examples)
-    comparison = compare_models(model, tokenizer, [e.input for e in examples], max_new_tokens)
-    return {
+    tuned_ppl = answer_perplexity(model, tokenizer, examples, prompt_format=prompt_format)
+    comparison = compare_models(model, tokenizer, [e.input for e in examples], max_new_tokens, prompt_format)
+    result = {
         "n_examples": len(examples),
         "base_perplexity": round(base_ppl, 3),
         "tuned_perplexity": round(tuned_ppl, 3),
@@ -142,3 +151,20 @@ def evaluate_adapter(model, tokenizer, examples: list[Example], max_new_tokens: 
         "criteria": {c: {"base": round(comparison.mean("base", c), 3), "tuned": round(comparison.mean("tuned", c), 3)}
                      for c in CRITERIA},
     }
+    if course_text_base:
+        result["base_course_text"] = base_in_course_text(model, tokenizer, examples, max_new_tokens)
+    return result
+
+
+def base_in_course_text(model, tokenizer, examples: list[Example], max_new_tokens: int = 200) -> dict:
+    """The base model prompted in the course text's `### User:` format instead of its own chat template: the
+    measured reason this course prompts and trains in the chat template."""
+    questions = [e.input for e in examples]
+    with model.disable_adapter():
+        perplexity = answer_perplexity(model, tokenizer, examples, prompt_format=COURSE_TEXT)
+        answers = respond(model, tokenizer, questions, COURSE_TEXT, max_new_tokens=max_new_tokens)
+    scores = [style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, answers)]
+    return {"perplexity": round(perplexity, 3),
+            "style_score": round(sum(s["style_score"] for s in scores) / len(scores), 3),
+            "eos_rate": round(sum(g.ended_with_eos for g in answers) / len(answers), 3),
+            "empty_answers": sum(not g.text for g in answers)}

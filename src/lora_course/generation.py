@@ -1,11 +1,12 @@
-"""Answer generation: greedy by default, seeded sampling on request, stops at EOS or at a new `### User:` turn."""
+"""Answer generation: greedy by default, seeded sampling on request, stops at EOS (or, in the course text's format,
+at a new `### User:` turn)."""
 
 from dataclasses import dataclass
 
 import torch
 from transformers import set_seed
 
-from .data import format_prompt
+from .data import CHAT, prompt_text
 
 STOP_STRING = "### User:"
 
@@ -28,10 +29,10 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 200, do
     return results
 
 
-def respond(model, tokenizer, questions, **kwargs) -> list[Generation] | Generation:
-    """Answer questions in the course's prompt format; one question in, one Generation out."""
+def respond(model, tokenizer, questions, prompt_format: str = CHAT, **kwargs) -> list[Generation] | Generation:
+    """Answer questions in `prompt_format` (the model's chat template by default); one question in, one out."""
     single = isinstance(questions, str)
-    prompts = [format_prompt(q) for q in ([questions] if single else questions)]
+    prompts = [prompt_text(tokenizer, q, prompt_format) for q in ([questions] if single else questions)]
     results = generate(model, tokenizer, prompts, **kwargs)
     return results[0] if single else results
 

@@ -168,6 +168,18 @@ def load_base_model(name: str | None = None, dtype=None):
     return model, load_tokenizer(name)
 
 
+def training_device(bf16: bool = False) -> str:
+    """Where training runs: "cuda", else Apple silicon's "mps", else "cpu". Models load on the CPU; the Trainer
+    moves them. bf16 runs stay off mps (untested there; older macOS lacks it) and train on the CPU instead."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available() and not bf16:
+        return "mps"
+    return "cpu"
+
+
 def lora_target_modules(model, which: str = "attention"):
     """`attention`: PEFT's per-architecture default (Llama: q_proj, v_proj; GPT-2: c_attn). `all-linear`: every
     linear layer except the output head, which moves a small model much further per step."""

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 from .training import TrainingRun
+from .troubleshooting import format_mb
 
 REQUIRED_SECTIONS = ("## Project overview", "## Dataset", "## Training configuration", "## Training results",
                      "## Evaluation", "## Example outputs", "## What I learned", "## Production readiness")
@@ -45,7 +46,7 @@ def build_report(run: TrainingRun, evaluation: dict, *, title: str, domain: str,
         f"({100 * run.trainable_share:.2f}%) |", "",
         "## Training results", "",
         f"- Training time: {run.wall_seconds:.1f} s ({run.tokens_per_second:.0f} tokens/s)",
-        f"- Peak memory (RSS): {run.peak_rss_mb:.0f} MB",
+        f"- Peak memory (RSS): {format_mb(run.peak_rss_mb)}",
         f"- Training loss: {losses[0]['loss']:.3f} (first step) → {losses[-1]['loss']:.3f} (last step), "
         f"{len(losses)} steps",
     ]

@@ -19,8 +19,9 @@ from peft import LoraConfig, get_peft_model
 from peft.helpers import disable_input_dtype_casting
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
-from .data import MANY_DUPLICATES, Example, duplicate_share, format_prompt, load_examples, split_examples
-from .models import load_base_model, lora_target_modules, model_name, trainable_parameters_line
+from .data import (CHAT, COURSE_TEXT, MANY_DUPLICATES, Example, answer_text, duplicate_share, load_examples, prompt_text,
+                   split_examples)
+from .models import load_base_model, lora_target_modules, model_name, trainable_parameters_line, training_device
 from .troubleshooting import EvalLossMonitor, peak_rss_mb
 
 IGNORE_INDEX = -100  # positions with this label add nothing to the loss
@@ -50,6 +51,7 @@ class LoRASettings:
     early_stopping_patience: int | None = None  # stop after this many epochs without eval-loss improvement
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, more time
     bf16: bool | None = None       # bfloat16 base weights: half the memory, ~1.8x faster; None = where the hardware has it
+    prompt_format: str = CHAT      # "chat": the model's own chat template; "course-text": "### User: …\n### Assistant:"
     seed: int = 42
     max_steps: int = -1            # > 0 overrides epochs (used for short measurements)
 
@@ -100,10 +102,19 @@ class TrainingRun:
         return cls(**json.loads((path / "run.json" if path.is_dir() else path).read_text()))
 
 
-def encode(tokenizer, example: Example, max_length: int) -> dict:
+def trained_prompt_format(adapter_dir) -> str:
+    """The prompt format an adapter was trained in (its run.json); adapters without one predate the chat template."""
+    path = Path(adapter_dir) / "run.json"
+    if not path.is_file():
+        return CHAT
+    return json.loads(path.read_text()).get("settings", {}).get("prompt_format", COURSE_TEXT)
+
+
+def encode(tokenizer, example: Example, max_length: int, prompt_format: str = CHAT) -> dict:
     """Token ids and labels for one example: prompt positions get IGNORE_INDEX, answer + EOS are targets."""
-    prompt = tokenizer(format_prompt(example.input), add_special_tokens=False)["input_ids"]
-    answer = tokenizer(" " + example.output, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    prompt = tokenizer(prompt_text(tokenizer, example.input, prompt_format), add_special_tokens=False)["input_ids"]
+    answer = tokenizer(answer_text(tokenizer, example.output, prompt_format), add_special_tokens=False)["input_ids"]
+    answer += [tokenizer.eos_token_id]
     input_ids = (prompt + answer)[:max_length]
     labels = ([IGNORE_INDEX] * len(prompt) + answer)[:max_length]
     return {"input_ids": input_ids, "labels": labels}
@@ -138,6 +149,8 @@ def answer_loss(model, batch: dict, num_items=None):
     targets = batch["labels"][:, 1:]
     answer = targets != IGNORE_INDEX
     hidden, targets = hidden[:, :-1][answer], targets[answer]
+    if not len(targets):  # every answer cut off by max_length: nothing to learn from, but still a valid step
+        return hidden.sum() * 0.0
     head = base.get_output_embeddings()
 
     def chunk_nll(h, y):
@@ -149,7 +162,14 @@ def answer_loss(model, batch: dict, num_items=None):
     return total / (num_items if num_items is not None else len(targets))
 
 
-class _AnswerLossTrainer(Trainer):
+class AnswerLossTrainer(Trainer):
+    """HF `Trainer` whose loss is `answer_loss`: the same value, without materialising the full vocabulary logits."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.args.device.type == "cpu":  # pinned memory only speeds up copies to a GPU; on a CPU torch warns
+            self.args.dataloader_pin_memory = False
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         with self.accelerator.autocast():  # calling the inner model skips the autocast wrapper on forward()
             loss = answer_loss(model, inputs, num_items_in_batch)
@@ -197,7 +217,7 @@ def _training_arguments(settings: LoRASettings, output_dir: Path, evaluate: bool
         greater_is_better=False,
         seed=settings.seed,
         data_seed=settings.seed,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=training_device(bool(settings.bf16)) == "cpu",
         report_to=[],
         disable_tqdm=not progress,
         remove_unused_columns=False,
@@ -239,12 +259,12 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
     if progress:
         print(trainable_parameters_line(model))
 
-    train_set = [encode(tokenizer, ex, settings.max_length) for ex in train_examples]
-    eval_set = [encode(tokenizer, ex, settings.max_length) for ex in eval_examples] or None
+    train_set = [encode(tokenizer, ex, settings.max_length, settings.prompt_format) for ex in train_examples]
+    eval_set = [encode(tokenizer, ex, settings.max_length, settings.prompt_format) for ex in eval_examples] or None
     recorder = _LossRecorder()
     stopper = eval_set and settings.early_stopping_patience
     monitor = EvalLossMonitor(settings.early_stopping_patience) if stopper else None
-    trainer = _AnswerLossTrainer(
+    trainer = AnswerLossTrainer(
         model=model,
         args=_training_arguments(settings, out_dir / "checkpoints", bool(eval_set), progress),
         train_dataset=train_set,

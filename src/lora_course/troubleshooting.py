@@ -6,9 +6,9 @@ measure); this module only supplies what reproduces and measures the failures fo
 
 import dataclasses
 import json
+import math
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -44,17 +44,35 @@ class EvalLossMonitor(TrainerCallback):
 
 # --- Out of memory: measure, don't guess ---------------------------------------------------------------------
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MiB.
+PROC_STATUS = "/proc/self/status"  # Linux only
 
-    Linux's VmHWM starts afresh in a new program; `ru_maxrss` would report a large parent's peak for a child
-    started by fork + exec (e.g. from a notebook kernel or pytest).
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB, or NaN where this platform cannot tell (never a wrong number).
+
+    Linux: VmHWM, which starts afresh in a new program; `ru_maxrss` would report a large parent's peak for a child
+    started by fork + exec (e.g. from a notebook kernel or pytest). Windows has no `resource` module: psutil's peak
+    working set. macOS: `ru_maxrss`, which counts bytes there (kilobytes on Linux).
     """
     try:
-        with open("/proc/self/status") as status:
+        with open(PROC_STATUS) as status:
             return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
     except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        pass
+    peak_working_set = getattr(psutil.Process().memory_info(), "peak_wset", None)
+    if peak_working_set is not None:
+        return peak_working_set / 2**20
+    try:
+        import resource
+    except ImportError:
+        return math.nan
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024
+
+
+def format_mb(mb: float) -> str:
+    """A memory figure for people: `peak_rss_mb` gives NaN where the platform cannot measure it."""
+    return "not available on this platform" if math.isnan(mb) else f"{mb:.0f} MB"
 
 
 @dataclass
@@ -150,7 +168,8 @@ def mix_examples(task, general, share: float = 0.15, seed: int = 42) -> list:
 
 
 def train_steps(model, tokenizer, data, steps: int, learning_rate: float, batch_size: int = 2,
-                max_length: int = 128, weight_decay: float = 0.0, seed: int = 42) -> list[float]:
+                max_length: int = 128, weight_decay: float = 0.0, seed: int = 42,
+                prompt_format: str = "chat") -> list[float]:
     """A plain PyTorch loop: `steps` AdamW steps on every parameter that requires grad, answer-only loss, taking
     batches from `data` in the order given (cycling).
 
@@ -161,7 +180,7 @@ def train_steps(model, tokenizer, data, steps: int, learning_rate: float, batch_
     from .training import answer_loss, as_examples, encode, fast_bf16_available, pad_batch
 
     torch.manual_seed(seed)
-    encoded = [encode(tokenizer, example, max_length) for example in as_examples(data)]
+    encoded = [encode(tokenizer, example, max_length, prompt_format) for example in as_examples(data)]
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
     losses, position = [], 0

@@ -3,6 +3,11 @@
 The scoring functions are passed in, so the playground uses the learner's own criteria (exercise 3).
 Results go into an `HTML` widget (not an `Output` widget), so the playground also works, and can be tested,
 without a browser or a running kernel: set `playground.question.value`, call `playground.button.click()`.
+
+A saved notebook keeps a widget's output but not the widget (JupyterLab does not save widget state by default), so
+after reopening the notebook or restarting the kernel JupyterLab would show "Error displaying widget: model not
+found". Displaying the playground therefore also emits a short HTML note with a scoped style: while the live widget
+is on the page the note is hidden; without it the note is shown and the dead widget output is hidden (`OFFLINE_NOTE`).
 """
 
 import html
@@ -11,6 +16,21 @@ from collections.abc import Callable
 from .generation import respond
 
 Criterion = Callable[[str, str], float]  # (question, answer) -> score in 0..1 (a bool counts as 0 or 1)
+
+LIVE_CLASS, NOTE_CLASS = "lora-playground", "lora-playground-note"
+# In the same output area as the widget (JupyterLab / Notebook 7 class names; `:has()` needs Chromium 105, Firefox
+# 121, Safari 15.4): the live widget hides the note; without it, the widget output that holds only text ("Loading
+# widget...", "Error displaying widget: model not found") is hidden and the note shown. Elsewhere (nbconvert HTML,
+# GitHub, an untrusted notebook) the note simply shows.
+OFFLINE_NOTE = (
+    "<style>"
+    f".jp-OutputArea:has(.{LIVE_CLASS}) .{NOTE_CLASS}{{display:none}}"
+    f".jp-OutputArea:has(.{NOTE_CLASS}):not(:has(.{LIVE_CLASS})) .jp-OutputArea-output:not(:has(*)){{display:none}}"
+    "</style>"
+    f"<div class='{NOTE_CLASS}' style='padding:4px 8px;border-left:3px solid #999;color:#555'>"
+    "<i>The comparison playground is interactive and needs a running kernel: run the notebook's cells up to and "
+    "including this one to use it. (<code>playground.ask(question)</code> below works in a saved copy.)</i></div>"
+)
 
 
 def score_answer(question: str, answer: str, criteria: dict[str, Criterion]) -> dict[str, float]:
@@ -60,15 +80,21 @@ class ComparisonPlayground:
         self.status = widgets.Label(value="Type a question and click Compare.")
         self.result = widgets.HTML()
         self.widget = widgets.VBox([widgets.HBox([self.question, self.button]), self.status, self.result])
+        self.widget.add_class(LIVE_CLASS)  # what OFFLINE_NOTE's style looks for
         self.last_result: dict | None = None
         self.button.on_click(self._on_click)
 
     def ask(self, question: str) -> dict:
-        """Answer and score one question (what a click does), update the display and return the result."""
+        """Answer and score one question (what a click does), update the display and return the result.
+
+        The text box is set to the question being answered and the previous answer is cleared first, so the question
+        shown and the answer shown always belong together, also when `ask` is called from code (Run All).
+        """
         question = question.strip()
         if not question:
             self.status.value = "Please type a question first."
             return {}
+        self.question.value, self.result.value = question, ""
         self.button.disabled, self.status.value = True, "Generating both answers…"
         try:
             with self.model.disable_adapter():
@@ -97,9 +123,12 @@ class ComparisonPlayground:
             pass
 
     def _ipython_display_(self):
-        from IPython.display import display
+        from IPython.display import HTML, display
 
-        display(self.widget)
+        display(HTML(OFFLINE_NOTE))
+        bundle = self.widget._repr_mimebundle_()
+        bundle["text/plain"] = "Comparison playground (an interactive widget: it needs a running kernel)"
+        display(bundle, raw=True)
 
 
 def comparison_playground(model, tokenizer, criteria: dict[str, Criterion], **kwargs) -> ComparisonPlayground:
