@@ -18,6 +18,8 @@ import psutil
 import torch
 from transformers import TrainerCallback
 
+from .data import CHAT
+
 
 class EvalLossMonitor(TrainerCallback):
     """Stops training once eval loss has not improved for `patience` evaluations (None: only watch)."""
@@ -169,7 +171,7 @@ def mix_examples(task, general, share: float = 0.15, seed: int = 42) -> list:
 
 def train_steps(model, tokenizer, data, steps: int, learning_rate: float, batch_size: int = 2,
                 max_length: int = 128, weight_decay: float = 0.0, seed: int = 42,
-                prompt_format: str = "chat") -> list[float]:
+                prompt_format: str = CHAT) -> list[float]:
     """A plain PyTorch loop: `steps` AdamW steps on every parameter that requires grad, answer-only loss, taking
     batches from `data` in the order given (cycling).
 
