@@ -37,7 +37,9 @@ demo: setup
 		--out $(OUT)/evaluation_results.md
 	$(BIN)/python grader/course.py demo
 
+# Lint first (ruff, configured in pyproject.toml): seconds, and it names the line.
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lab: setup

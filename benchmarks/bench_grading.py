@@ -44,7 +44,7 @@ def main() -> None:
         seconds, scores = grade_class(args.students, args.only, workers)
         full = sum(s.auto == s.max_auto and not s.flags for s in scores)
         rows.append((workers, seconds, len(scores), full))
-    print(f"| notebook | workers | threads each | submissions | full marks | wall | s / submission | per hour |")
+    print("| notebook | workers | threads each | submissions | full marks | wall | s / submission | per hour |")
     print("|---|---|---|---|---|---|---|---|")
     for workers, seconds, count, full in rows:
         threads = max(1, (os.cpu_count() or 1) // workers)

@@ -48,7 +48,7 @@ def main() -> None:
         runs = [train(data, f"{tmp}/variant{i}", options) for i, (_, options) in enumerate(VARIANTS)]
     rows = [("course text recipe", baseline["wall_seconds"], last_epoch_mean(baseline["losses"]),
              baseline["peak_rss_mb"])]
-    for (name, _), run in zip(VARIANTS, runs):
+    for (name, _), run in zip(VARIANTS, runs, strict=True):
         losses = [(p["epoch"], p["loss"]) for p in run["train_losses"]]
         rows.append((name, run["wall_seconds"], last_epoch_mean(losses), run["peak_rss_mb"]))
     print("| recipe | train wall s | final-epoch train loss | peak RSS MB |\n|---|---|---|---|")

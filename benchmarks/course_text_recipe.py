@@ -10,8 +10,15 @@ import time
 
 from datasets import load_dataset
 from peft import LoraConfig, get_peft_model
-from lora_course.troubleshooting import peak_rss_mb  # measured the same way as `lora-course train`
-from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer, TrainingArguments
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DataCollatorForLanguageModeling,
+    Trainer,
+    TrainingArguments,
+)
+
+from lora_course.memory import peak_rss_mb  # measured the same way as `lora-course train`
 
 model_dir, data_path, out_dir = sys.argv[1:4]
 tokenizer = AutoTokenizer.from_pretrained(model_dir)

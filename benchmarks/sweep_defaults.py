@@ -13,9 +13,9 @@ import sys
 import tempfile
 
 from lora_course.data import load_examples
-from lora_course.evaluation import answer_perplexity
 from lora_course.models import load_tuned_model
 from lora_course.paths import data_file
+from lora_course.perplexity import answer_perplexity
 from lora_course.training import LoRASettings, fine_tune
 
 DEFAULT = LoRASettings()

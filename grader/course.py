@@ -31,33 +31,38 @@ import sys
 import sysconfig
 import tempfile
 import threading
-import zipfile
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import sandbox
 
+from lora_course.nbgrader_course import (
+    ASSIGNMENTS,
+    CELL_TIMEOUT_SECONDS,
+    COURSE_ID,
+    RELEASE_DIR,
+    RELEASE_DIR_ENV,
+    SOURCE_DIR,
+    exchange_dir,
+    release_dir,
+    work_dir,
+)
+
 GRADER = Path(__file__).resolve().parent
 REPO = GRADER.parent
 # nbgrader's gradebook runs the `alembic` command, which lives next to this Python (the venv may not be on PATH).
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-ASSIGNMENTS = ("01_dataset_preparation", "02_lora_fine_tuning", "03_compare_models", "04_troubleshooting",
-               "05_mini_project")
-COURSE_ID = "lora-course"
-CELL_SECONDS = 300  # nbgrader_config.py: c.Execute.timeout
-NOTEBOOK_SECONDS = int(os.environ.get("LORA_COURSE_NOTEBOOK_SECONDS", 1800))  # per run; each cell has 300 s
+# The course's id, assignments, folders (work_dir(), release_dir()) and per-cell timeout: lora_course.nbgrader_course,
+# which nbgrader_config.py reads too.
+NOTEBOOK_SECONDS = int(os.environ.get("LORA_COURSE_NOTEBOOK_SECONDS", 1800))  # per run; each cell: CELL_TIMEOUT_SECONDS
 MAX_NOTEBOOK_MB = 50  # a submitted notebook, in a learner's zip
 MAX_OUTPUT_KB = 512   # one output of an executed notebook
 NBGRADER_MEMORY_GB = 6  # the instructor-side nbgrader process holds every output the kernel sends
 GRADEBOOK_LOCK = threading.Lock()  # this process's own gradebook writes, one at a time
 DEMO_INPUTS = ("solutions", "src", "data", "grader", "pyproject.toml", "Makefile")  # what `make demo` runs on
-
-
-def work_dir() -> Path:
-    """Where submitted/, autograded/, feedback/ and gradebook.db live (see nbgrader_config.py)."""
-    return Path(os.environ.get("LORA_COURSE_GRADER_DIR", GRADER / "work"))
 
 
 def nbgrader(*args: str, release_into: Path | None = None, env=None, timeout=None) -> subprocess.CompletedProcess:
@@ -66,7 +71,7 @@ def nbgrader(*args: str, release_into: Path | None = None, env=None, timeout=Non
     command = [str(Path(sys.executable).with_name("nbgrader")), *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
     if release_into is not None:
-        env["LORA_COURSE_RELEASE_DIR"] = str(release_into)  # read by nbgrader_config.py
+        env[RELEASE_DIR_ENV] = str(release_into)  # read by nbgrader_config.py (release_dir())
     return subprocess.run(command, cwd=GRADER, env=env, capture_output=True, text=True, check=False, timeout=timeout,
                           preexec_fn=limit_own_memory)
 
@@ -154,11 +159,7 @@ def registration_stamp(assignment: str) -> Path:
 
 
 def source_digest(assignment: str) -> str:
-    return hashlib.sha256((REPO / "solutions" / assignment / f"{assignment}.ipynb").read_bytes()).hexdigest()
-
-
-def release_dir() -> Path:
-    return Path(os.environ.get("LORA_COURSE_RELEASE_DIR", REPO / "notebooks"))
+    return hashlib.sha256((SOURCE_DIR / assignment / f"{assignment}.ipynb").read_bytes()).hexdigest()
 
 
 def released_notebook(assignment: str, folder: Path | None = None) -> Path:
@@ -248,7 +249,8 @@ def autograde(student: str | None = None, assignments=ASSIGNMENTS, workers: int 
 def prepare_models() -> None:
     """Convert every base model the notebooks load (the bundled SmolLM2, its bf16 copy, `tiny`) before grading: the
     sandbox sees the model cache read-only, so a notebook cannot build a missing one there."""
-    code = "from lora_course.models import prepare_model; prepare_model(); prepare_model(bf16=True); prepare_model('tiny')"
+    code = ("from lora_course.models import prepare_model; "
+            "prepare_model(); prepare_model(bf16=True); prepare_model('tiny')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"preparing the base models failed:\n{done.stderr[-2000:]}")
@@ -288,7 +290,8 @@ def grade_submission(student: str, assignment: str, threads: int, unsandboxed: b
         stderr = done.stderr or ""
         flags.append("the kernel died (os._exit, a crash, or the memory cap): no executed notebook"
                      if re.search(r"DeadKernel|Kernel died", stderr) else
-                     f"a cell ran past {CELL_SECONDS} s: no executed notebook" if "Timeout waiting" in stderr else
+                     f"a cell ran past {CELL_TIMEOUT_SECONDS} s: no executed notebook"
+                     if "Timeout waiting" in stderr else
                      f"nbgrader wrote no executed notebook: {stderr[-200:].strip()}")
         rechecked = dict.fromkeys(tests, 0.0)
     elif any(kernel_scores.get(grade_id) for grade_id in tests):
@@ -329,7 +332,8 @@ def cap_outputs(path: Path) -> list[str]:
                 value = holder.get(key)
                 if isinstance(value, str) and len(value) > MAX_OUTPUT_KB << 10:
                     cut += len(value)
-                    holder[key] = value[:MAX_OUTPUT_KB << 10] + f"\n[... output cut by the grader: {len(value):,} characters]"
+                    holder[key] = (value[:MAX_OUTPUT_KB << 10]
+                                   + f"\n[... output cut by the grader: {len(value):,} characters]")
     path.chmod(0o644)
     nbformat.write(notebook, path)
     return [f"output cut: {cut / 1e6:.1f} MB over the {MAX_OUTPUT_KB} KB limit per output"] if cut else []
@@ -524,7 +528,8 @@ def write_grades_csv() -> Path:
     """grades.csv in the grader folder: one row per student and assignment that has been through autograde."""
     path = work_dir() / "grades.csv"
     rows = []
-    for student in sorted({p.name for p in (work_dir() / "flags").iterdir()} if (work_dir() / "flags").exists() else []):
+    flagged = work_dir() / "flags"
+    for student in sorted({p.name for p in flagged.iterdir()} if flagged.exists() else []):
         for assignment in ASSIGNMENTS:
             if not flags_file(student, assignment).exists():
                 continue
@@ -644,7 +649,7 @@ def formgrader(arguments: list[str]) -> int:
     from this folder, and the server's root holds solutions/, the release and the instructor folder (its Edit and
     Preview links are paths relative to that root; outside it they are 404s)."""
     root = os.path.commonpath([REPO, work_dir().resolve()])
-    (work_dir() / "exchange").mkdir(parents=True, exist_ok=True)  # nbgrader_config.py: c.Exchange.root
+    exchange_dir().mkdir(parents=True, exist_ok=True)  # nbgrader_config.py: c.Exchange.root
     command = [str(Path(sys.executable).with_name("jupyter")), "lab", f"--ServerApp.root_dir={root}", *arguments]
     if os.geteuid() == 0:  # a container or CI runner: Jupyter refuses root unless told
         command.append("--allow-root")
@@ -671,7 +676,7 @@ def main(argv=None) -> int:
     if args.command == "release":
         release(assignments)
     elif args.command == "submit":
-        submit(args.student or "reference", args.source or REPO / "notebooks", assignments)
+        submit(args.student or "reference", args.source or RELEASE_DIR, assignments)
     elif args.command == "collect":
         for student in collect(Path(args.student or "."), assignments):
             print(f"collected {student}")
@@ -680,7 +685,7 @@ def main(argv=None) -> int:
         if args.command == "demo":
             student = student or "reference"
             proof_path().unlink(missing_ok=True)
-            submit(student, REPO / "solutions", assignments)
+            submit(student, SOURCE_DIR, assignments)
         try:
             scores = autograde(student, assignments, args.workers, args.unsandboxed)
         except SandboxUnavailable as error:

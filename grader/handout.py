@@ -20,12 +20,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+from lora_course.nbgrader_course import ASSIGNMENTS
+
 GRADER = Path(__file__).resolve().parent
 REPO = GRADER.parent
-sys.path.insert(0, str(GRADER))
-from course import ASSIGNMENTS  # noqa: E402  (the one list of assignments)
-
-TOP = "lora-course"
+TOP = "lora-course"  # the folder learners unpack (named after the package), not nbgrader's COURSE_ID
 DEFAULT_OUT = REPO / "dist" / "handout.zip"
 TEMPLATES = GRADER / "handout"
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")

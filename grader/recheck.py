@@ -81,7 +81,7 @@ def main() -> None:
         flags.append("the re-check did not finish in time")
     if late:
         flags.append("something reported after the last cell: results not trusted")
-    for number, (kind, grade_id, points, _) in enumerate(cells):
+    for number, (kind, grade_id, _points, _) in enumerate(cells):
         if kind != "test" or number not in results:
             continue
         if len(results[number]) != 1 or late or not finished:
@@ -115,14 +115,15 @@ def run_cells(cells: tuple, outcomes: queue.SimpleQueue) -> None:
         builtins.__dict__.update(original_builtins)  # first: what follows calls builtins
         if patched:
             outcomes.put(("flag", f"patched builtins: {', '.join(sorted(patched)[:8])}"))
-        if sys.gettrace() is not None or sys.getprofile() is not None or threading._trace_hook or threading._profile_hook:
+        hooks_set = (sys.gettrace(), sys.getprofile(), threading._trace_hook, threading._profile_hook)
+        if any(hook is not None for hook in hooks_set):
             outcomes.put(("flag", "a trace or profile hook was set"))
             sys.settrace(None), sys.setprofile(None), threading.settrace(None), threading.setprofile(None)
         if hooks() != original_hooks:
             outcomes.put(("flag", "an IPython input or AST transformer was installed"))
             del shell.input_transformers_post[:], shell.ast_transformers[:]
 
-    for number, (kind, grade_id, points, source) in enumerate(cells):
+    for number, (kind, _grade_id, points, source) in enumerate(cells):
         undo_tampering()  # after every cell: the harness's own code below must run on the real builtins
         try:
             tree = ast.parse(compiler.transform_cell(source), f"<cell {number}>")

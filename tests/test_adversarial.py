@@ -90,7 +90,8 @@ threading.settrace(skip)
     "memory_bomb": "hog = []\nwhile True:\n    hog.append(bytearray(1 << 28))\n",
     "output_flood": "print('x' * 50_000_000)\n",
     "forged_report": """
-for grade_id, points in (("test_validate_dataset_visible", 2), ("test_validate_dataset_hidden", 4), ("test_dataset", 4)):
+for grade_id, points in (("test_validate_dataset_visible", 2), ("test_validate_dataset_hidden", 4),
+                         ("test_dataset", 4)):
     print("0" * 32, '{{"grade_id": "%s", "score": %d, "error": null}}' % (grade_id, points))
 print("0" * 32, '{{"flags": []}}')
 """,
@@ -184,7 +185,8 @@ def graded_class(tmp_path_factory, listener):
             cell.source = "pass"
     write_submission("edited_tests", edited)
     deleted = release_notebook()
-    deleted.cells = [c for c in deleted.cells if not c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_")]
+    deleted.cells = [c for c in deleted.cells
+                     if not c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_")]
     write_submission("deleted_tests", deleted)
     write_submission("not_json", text="this is not a notebook {")
     (grader / "submitted" / "no_notebook" / NOTEBOOK).mkdir(parents=True)
@@ -203,8 +205,10 @@ def executed_text(grader: Path, student: str) -> str:
     path = grader / "autograded" / student / NOTEBOOK / f"{NOTEBOOK}.ipynb"
     if not path.exists():
         return ""
-    cell = next(c for c in nbformat.read(path, 4).cells if c.metadata.get("nbgrader", {}).get("grade_id") == "impl_dataset")
-    return "".join(output.get("text", "") + output.get("evalue", "") + output.get("ename", "") for output in cell.outputs)
+    cell = next(c for c in nbformat.read(path, 4).cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == "impl_dataset")
+    return "".join(output.get("text", "") + output.get("evalue", "") + output.get("ename", "")
+                   for output in cell.outputs)
 
 
 def test_no_attack_earns_a_point_and_the_class_scores_do_not_move(graded_class, summary):

@@ -1,11 +1,13 @@
 """The `lora-course` CLI end to end on the tiny model: train -> generate -> evaluate -> compare -> report."""
 
+import dataclasses
 import json
 
 import pytest
 
-from lora_course.cli import main
+from lora_course.cli import _settings, build_parser, main
 from lora_course.paths import data_file
+from lora_course.training import LoRASettings
 
 TECHCO = str(data_file("techco_support.jsonl"))
 EVAL = str(data_file("techco_eval.jsonl"))
@@ -19,10 +21,19 @@ def adapter(tmp_path_factory):
     return out
 
 
-def test_train_prints_the_summary(adapter, capsys):
+def test_train_records_the_run(adapter):
     run = json.loads((adapter / "run.json").read_text())
     assert run["base_model"] == "tiny" and len(run["train_losses"]) == 3
     assert run["settings"]["max_steps"] == 3 and run["settings"]["bf16"] is False
+
+
+def test_train_shows_one_progress_bar_with_the_loss_and_a_summary_not_per_step_dicts(tmp_path, capsys):
+    assert main(["train", TECHCO, "--out", str(tmp_path), "--model", "tiny", "--max-steps", "4", "--no-bf16",
+                 "--eval-fraction", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "{'loss'" not in captured.out + captured.err and "'train_runtime'" not in captured.out + captured.err
+    assert "4/4" in captured.err and "loss=" in captured.err  # the bar, with the latest loss beside it
+    assert "train loss" in captured.out and "over 4 steps" in captured.out and "Adapter saved" in captured.out
 
 
 def test_train_rejects_a_broken_dataset_without_traceback(tmp_path, capsys):
@@ -32,11 +43,52 @@ def test_train_rejects_a_broken_dataset_without_traceback(tmp_path, capsys):
 
 
 def test_presets_and_overrides(tmp_path):
-    from lora_course.cli import build_parser, _settings
-
     args = build_parser().parse_args(["train", TECHCO, "--out", "x", "--preset", "course-text", "--lr", "1e-4"])
     settings = _settings(args)
     assert (settings.rank, settings.target_modules, settings.learning_rate) == (8, "attention", 1e-4)
+
+
+def test_every_setting_is_an_option_that_sets_it():
+    """Options come from LoRASettings' fields: a new field gets its option, help and default with no CLI edit."""
+    changed = {"rank": ("4", 4), "alpha": ("8", 8), "dropout": ("0.1", 0.1), "target_modules": ("all-linear",) * 2,
+               "learning_rate": ("1e-4", 1e-4), "epochs": ("2.5", 2.5), "batch_size": ("4", 4),
+               "gradient_accumulation": ("3", 3), "max_length": ("64", 64), "weight_decay": ("0.01", 0.01),
+               "warmup_steps": ("5", 5), "lr_scheduler": ("cosine",) * 2, "eval_fraction": ("0.2", 0.2),
+               "early_stopping_patience": ("2", 2), "prompt_format": ("course-text",) * 2, "seed": ("7", 7),
+               "max_steps": ("9", 9)}
+    fields = {f.name for f in dataclasses.fields(LoRASettings)}
+    switches = {name for name in fields if isinstance(getattr(LoRASettings(), name), bool)}
+    assert set(changed) | switches | {"bf16"} == fields
+    for name, (text, value) in changed.items():
+        args = build_parser().parse_args(["train", TECHCO, "--out", "x", f"--{name.replace('_', '-')}", text])
+        assert getattr(_settings(args), name) == value, name
+    for name in switches | {"bf16"}:
+        flag = name.replace("_", "-")
+        assert getattr(_settings(build_parser().parse_args(["train", TECHCO, "--out", "x", f"--{flag}"])), name)
+        assert not getattr(_settings(build_parser().parse_args(["train", TECHCO, "--out", "x", f"--no-{flag}"])),
+                           name)
+    assert _settings(build_parser().parse_args(["train", TECHCO, "--out", "x"])) == LoRASettings()
+
+
+def test_help_explains_every_option_with_its_default(capsys):
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert {"validate", "prepare-model", "train", "generate", "compare", "evaluate", "report"} <= set(commands)
+    for name, command in commands.items():
+        for action in command._actions:
+            if action.dest == "help":
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+            if action.option_strings and not action.required and action.const is None:
+                assert "default" in command.format_help().split(action.option_strings[0], 1)[1], (name, action.dest)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for field in dataclasses.fields(LoRASettings):
+        option = f"--{field.name.replace('_', '-')}"
+        assert option in text and field.metadata["help"].split()[0] in text, option
+    unwrapped = text.replace(" ", "")  # argparse wraps lines, also after a hyphen
+    assert "(default:16;course-textpreset:8)" in unwrapped and "(default:0.002;course-textpreset:0.0002)" in unwrapped
 
 
 def test_generate_with_adapter(adapter, capsys):

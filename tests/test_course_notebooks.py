@@ -5,7 +5,6 @@ Slow by nature (each solution notebook executes three times: nbgrader validate, 
 notebooks are executed in copies under a temporary folder: solutions/ and notebooks/ stay untouched.
 """
 
-import json
 import os
 import re
 import shutil
@@ -16,13 +15,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from lora_course.nbgrader_course import ANSWER_STUB, RELEASE_DIR, RUN_ARTEFACTS, SOURCE_DIR
+from lora_course.nbgrader_course import ASSIGNMENTS as ALL_ASSIGNMENTS
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "grader"))
 import course  # noqa: E402
 
 DEMO_WORK = course.work_dir()  # where `make demo` graded (read before the fixture points work_dir elsewhere)
 # COURSE_NOTEBOOKS=03_compare_models,05_mini_project checks a subset while you work on it (CI checks all five).
-ASSIGNMENTS = tuple(os.environ.get("COURSE_NOTEBOOKS", ",".join(course.ASSIGNMENTS)).split(","))
+ASSIGNMENTS = tuple(os.environ.get("COURSE_NOTEBOOKS", ",".join(ALL_ASSIGNMENTS)).split(","))
 pytestmark = pytest.mark.notebooks
 
 
@@ -43,13 +45,9 @@ def grader_dir(tmp_path_factory):
 
 
 def copy_tree(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*_IGNORED))
+    """A copy without what earlier runs left in `source` (nbgrader leaves the same out of a release)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*RUN_ARTEFACTS))
     return target
-
-
-# What executing a notebook leaves next to it (also in nbgrader_config.py's ignore list).
-_IGNORED = (".ipynb_checkpoints", "outputs", "training_data.jsonl", "evaluation_results.md", "mini_project*.jsonl",
-            "mini_project_report.md", "executed*.ipynb")
 
 
 def notebook_paths(folder: Path, names=ASSIGNMENTS) -> list[Path]:
@@ -66,7 +64,7 @@ def test_release_notebooks_are_generated_from_solutions_and_in_sync(grader_dir):
     course.release(ASSIGNMENTS)
     for name in ASSIGNMENTS:
         generated = nbformat.read(course.released_notebook(name), as_version=4)
-        committed = nbformat.read(REPO / "notebooks" / name / f"{name}.ipynb", as_version=4)
+        committed = nbformat.read(RELEASE_DIR / name / f"{name}.ipynb", as_version=4)
         assert [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in committed.cells] == \
                [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in generated.cells], \
                f"notebooks/{name} is out of date: run `make release` and commit"
@@ -74,8 +72,8 @@ def test_release_notebooks_are_generated_from_solutions_and_in_sync(grader_dir):
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_release_holds_no_solutions_and_no_hidden_tests(name):
-    source = nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
-    release = nbformat.reads((REPO / "notebooks" / name / f"{name}.ipynb").read_text(encoding="utf-8"), as_version=4)
+    source = nbformat.read(SOURCE_DIR / name / f"{name}.ipynb", as_version=4)
+    release = nbformat.reads((RELEASE_DIR / name / f"{name}.ipynb").read_text(encoding="utf-8"), as_version=4)
     text = "\n".join(c.source for c in release.cells)
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
         assert marker not in text
@@ -87,7 +85,7 @@ def test_release_holds_no_solutions_and_no_hidden_tests(name):
         assert not any(line in text for line in secret), f"{name}: solution or hidden test leaked: {secret[:1]}"
     manual = [c for c in graded_cells(source).values() if c.cell_type == "markdown"]
     assert manual, f"{name} has no manually graded written answer"
-    assert all(graded_cells(release)[c.metadata.nbgrader.grade_id].source == "YOUR ANSWER HERE" for c in manual)
+    assert all(graded_cells(release)[c.metadata.nbgrader.grade_id].source == ANSWER_STUB for c in manual)
 
 
 # --- validate ----------------------------------------------------------------------------------------------------
@@ -97,7 +95,7 @@ def test_nbgrader_validate_passes_every_solution(grader_dir):
     (nbgrader's validator and autograder share `determine_grade`), which a passing `make demo` in this checkout
     proved for all five; then only the first is validated here, so the Validate path itself stays tested."""
     names = ASSIGNMENTS[:1] if course.proven_student(ASSIGNMENTS, DEMO_WORK) else ASSIGNMENTS
-    copies = copy_tree(REPO / "solutions", grader_dir / "validate-solutions")
+    copies = copy_tree(SOURCE_DIR, grader_dir / "validate-solutions")
     done = course.nbgrader("validate", *map(str, notebook_paths(copies, names)))
     output = done.stdout + done.stderr
     assert output.count("Success! Your notebook passes all the tests.") == len(names), output[-5000:]
@@ -107,7 +105,7 @@ def test_nbgrader_validate_invert_passes_a_release_notebook(grader_dir):
     """What Validate says on an untouched release notebook. Every release notebook scoring 0 in
     test_untouched_release_notebooks_get_zero implies this for all five, so one notebook checks the path."""
     names = ASSIGNMENTS[:1]
-    copies = copy_tree(REPO / "notebooks", grader_dir / "validate-release")
+    copies = copy_tree(RELEASE_DIR, grader_dir / "validate-release")
     done = course.nbgrader("validate", "--invert", *map(str, notebook_paths(copies, names)))
     output = done.stdout + done.stderr
     assert output.count("Success! The notebook does not pass any tests.") == len(names), output[-5000:]
@@ -123,9 +121,10 @@ def test_nbval_executes_every_solution_notebook(grader_dir):
     names = ASSIGNMENTS[:1] if student else ASSIGNMENTS
     for name in ASSIGNMENTS if student else ():
         executed = nbformat.read(DEMO_WORK / "autograded" / student / name / f"{name}.ipynb", as_version=4)
-        errors = [o.ename for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        errors = [o.ename for c in executed.cells if c.cell_type == "code"
+                  for o in c.outputs if o.output_type == "error"]
         assert not errors, (name, errors)
-    copies = copy_tree(REPO / "solutions", grader_dir / "nbval")
+    copies = copy_tree(SOURCE_DIR, grader_dir / "nbval")
     done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--current-env", "-p", "no:cacheprovider",
                            "-q", *map(str, notebook_paths(copies, names))], cwd=copies, capture_output=True, text=True)
     assert done.returncode == 0 and " passed" in done.stdout and "failed" not in done.stdout, done.stdout[-5000:]
@@ -139,7 +138,7 @@ def test_reference_solutions_get_every_autograded_point_and_print_no_warnings(gr
     student = course.proven_student(ASSIGNMENTS, DEMO_WORK)
     if student is None:
         student = "reference"
-        course.submit(student, REPO / "solutions", ASSIGNMENTS)
+        course.submit(student, SOURCE_DIR, ASSIGNMENTS)
         print("\n" + course.table(course.autograde(student, ASSIGNMENTS)))
     else:
         monkeypatch.setenv("LORA_COURSE_GRADER_DIR", str(DEMO_WORK))
@@ -150,7 +149,7 @@ def test_reference_solutions_get_every_autograded_point_and_print_no_warnings(gr
 def test_demo_and_autograde_work_in_a_brand_new_instructor_folder(tmp_path, monkeypatch):
     """A newcomer's first commands: no release step, an empty gradebook. The committed release stays as it is."""
     name = "01_dataset_preparation"
-    released = REPO / "notebooks" / name / f"{name}.ipynb"
+    released = RELEASE_DIR / name / f"{name}.ipynb"
     committed = released.read_bytes()
     env = {key: value for key, value in os.environ.items() if not key.startswith("LORA_COURSE_")}
     env["LORA_COURSE_GRADER_DIR"] = str(tmp_path / "work")
@@ -171,14 +170,14 @@ def test_demo_and_autograde_work_in_a_brand_new_instructor_folder(tmp_path, monk
 
 
 def test_untouched_release_notebooks_get_zero(grader_dir):
-    course.submit("untouched", REPO / "notebooks", ASSIGNMENTS)
+    course.submit("untouched", RELEASE_DIR, ASSIGNMENTS)
     for score in course.autograde("untouched", ASSIGNMENTS):
         assert score.max_auto > 0 and score.auto == 0, course.grades("untouched", score.assignment)
 
 
 def test_one_wrong_function_loses_exactly_its_points(grader_dir, tmp_path):
     name = "01_dataset_preparation"
-    notebook = nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
+    notebook = nbformat.read(SOURCE_DIR / name / f"{name}.ipynb", as_version=4)
     cell = graded_cells(notebook)["impl_validate_dataset"]
     cell.source = re.sub(r"### BEGIN SOLUTION.*### END SOLUTION", "return []  # a validator that finds nothing",
                          cell.source, flags=re.S)

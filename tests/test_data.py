@@ -276,7 +276,8 @@ def test_the_same_answer_to_different_questions_is_warned(write):
     answer = "Hi there! 👋 1. Open Settings → Account. 2. Click Reset. You are all set! 😊"
     report = validate_file(write([row(input="How do I reset my password?", output=answer),
                                   row(input="Which laptops come with a two-year warranty?"),
-                                  row(input="I forgot what I log in with, what now?", output=answer.replace("😊", "🌟"))]))
+                                  row(input="I forgot what I log in with, what now?",
+                                      output=answer.replace("😊", "🌟"))]))
     assert codes(report.warnings) == {("repeated_answer", 3)}
     assert "line 1" in report.warnings[0].message and report.warnings[0].fix
 
@@ -307,7 +308,8 @@ def test_too_long_needs_both_max_tokens_and_counter(write):
 
 @pytest.mark.parametrize("n_emoji, warned", [(0, False), (1, False), (2, True), (3, True), (4, False), (5, False)])
 def test_style_inconsistency(write, n_emoji, warned):
-    rows = [row(question, own_answer(question) + (" 😊" if i < n_emoji else "")) for i, question in enumerate(QUESTIONS[:5])]
+    rows = [row(question, own_answer(question) + (" 😊" if i < n_emoji else ""))
+            for i, question in enumerate(QUESTIONS[:5])]
     warnings = validate_file(write(rows)).warnings
     assert [w.message for w in warnings] == ([f"{n_emoji} of 5 answers use emojis — pick one style"] if warned else [])
 

@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from lora_course.data import (MEDICAL_DISCLAIMER, Example, copied_from_course, has_emoji, near_duplicate_pairs, off_domain,
-                              read_jsonl, validate_file)
+from lora_course.data import (
+    MEDICAL_DISCLAIMER,
+    Example,
+    copied_from_course,
+    has_emoji,
+    near_duplicate_pairs,
+    off_domain,
+    read_jsonl,
+    validate_file,
+)
 from lora_course.paths import DATA_DIR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +58,8 @@ HELD_OUT = ["techco_eval.jsonl", "techco_eval_other_writer.jsonl", "techco_eval_
 
 
 def _questions(name):
-    return [Example(row["input"], row.get("output", ""), line=i) for i, row in enumerate(read_jsonl(DATA_DIR / name), 1)]
+    rows = read_jsonl(DATA_DIR / name)
+    return [Example(row["input"], row.get("output", ""), line=i) for i, row in enumerate(rows, 1)]
 
 
 @pytest.mark.parametrize("held_out", HELD_OUT)
@@ -114,11 +123,12 @@ def test_copies_and_near_copies_of_shipped_text_are_errors_with_their_source(tmp
            "output": "Of course! ✈️ 1. Open Settings → Subscription. 2. Tap Pause and pick the months. Anything else?"}
     pairs = [own,
              {"input": shipped[0]["input"], "output": own["output"] + " Bye!"},                    # question copied
-             {"input": "Totally new question about my order number 5?", "output": shipped[1]["output"]},  # answer copied
+             {"input": "Totally new question about my order number 5?",
+              "output": shipped[1]["output"]},  # answer copied
              {"input": shipped[2]["input"].upper().replace("?", "!!"), "output": "My own answer, quite long enough."},
              {"input": "Hello, " + shipped[3]["input"], "output": "Another answer of my own, long enough."}]  # reworded
     issues = copied_from_course(_jsonl(tmp_path, pairs))
-    assert [(issue.line, issue.code) for issue in issues] == [(2, "copied"), (3, "copied"), (4, "copied"), (5, "copied")]
+    assert [(issue.line, issue.code) for issue in issues] == [(line, "copied") for line in (2, 3, 4, 5)]
     assert "data/techco_support.jsonl line 1" in issues[0].message and "question" in issues[0].message
     assert "answer" in issues[1].message and issues[0].fix
 
@@ -143,7 +153,8 @@ def test_off_domain_pairs_are_named_and_the_shipped_sets_belong_to_their_domain(
 
 def _reference_pairs() -> dict[str, list[dict]]:
     cells = json.loads((REPO / "solutions" / "05_mini_project" / "05_mini_project.ipynb").read_text())["cells"]
-    source = next("".join(c["source"]) for c in cells if c["metadata"].get("nbgrader", {}).get("grade_id") == "impl_dataset")
+    source = next("".join(c["source"]) for c in cells
+                  if c["metadata"].get("nbgrader", {}).get("grade_id") == "impl_dataset")
     namespace = {"DOMAIN": "medical"}
     exec(source, namespace)
     return namespace["MY_PAIRS_BY_DOMAIN"]

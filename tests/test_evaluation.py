@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from lora_course.data import Example
-from lora_course.evaluation import Comparison, answer_perplexity, style_scores, text_perplexity
+from lora_course.evaluation import Comparison
 from lora_course.generation import Generation
+from lora_course.perplexity import answer_perplexity, text_perplexity
+from lora_course.style import style_scores
 from lora_course.training import encode, pad_batch
 
 TECHCO = ("Hi there! 👋 Sorry about the wait.\n1. Open the TechCo app and go to Orders → Track.\n"

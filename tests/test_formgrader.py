@@ -16,7 +16,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "grader"))
-import course  # noqa: E402
 
 NOTEBOOK = "01_dataset_preparation"
 TOKEN = "formgrader-test"

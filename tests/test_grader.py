@@ -40,9 +40,10 @@ def test_the_sandbox_sees_no_network_no_instructor_files_and_runs_as_nobody(tmp_
     work = tmp_path / "work"
     work.mkdir()
     sandbox.open_to_sandbox(work)
-    probe = ("import os, socket; print(os.getuid(), os.path.exists(%r), os.path.exists(%r), os.path.exists(%r)); "
-             "open('made.txt', 'w').write('x'); socket.create_connection(('127.0.0.1', 9), timeout=2)"
-             % (str(REPO / "solutions"), str(REPO / "data" / "techco_support.jsonl"), str(REPO / ".git")))
+    solutions, data, git = str(REPO / "solutions"), str(REPO / "data" / "techco_support.jsonl"), str(REPO / ".git")
+    probe = (f"import os, socket; print(os.getuid(), os.path.exists({solutions!r}), os.path.exists({data!r}), "
+             f"os.path.exists({git!r})); "
+             "open('made.txt', 'w').write('x'); socket.create_connection(('127.0.0.1', 9), timeout=2)")
     done = subprocess.run(sandbox.command([sys.executable, "-c", probe], work), capture_output=True, text=True,
                           preexec_fn=sandbox.limit_resources)
     assert done.stdout.split() == ["65534", "False", "True", "False"], done.stderr

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from lora_course import data, evaluation
+from lora_course import data, style
 from lora_course.grading import DelegatedToHelper, forbid
 
 
@@ -24,8 +24,8 @@ def test_a_learner_function_that_calls_the_helper_fails_and_the_helper_works_aft
 def test_helpers_that_use_a_forbidden_function_are_caught_too():
     with pytest.raises(DelegatedToHelper):
         with forbid("lora_course.data.has_emoji"):
-            evaluation.style_scores("How do I reset it?", "Hi! 😊 1. Open Settings.", True)
-    assert evaluation.style_scores("How do I reset it?", "Hi! 😊 1. Open Settings.", True)["emoji"] == 1
+            style.style_scores("How do I reset it?", "Hi! 😊 1. Open Settings.", True)
+    assert style.style_scores("How do I reset it?", "Hi! 😊 1. Open Settings.", True)["emoji"] == 1
 
 
 # --- the back doors a renaming check would miss (issue 9): each must still be refused ---------------------------
@@ -108,15 +108,15 @@ def test_every_back_door_to_the_helper_is_refused(make):
 def test_a_copy_of_a_forbidden_regex_is_refused_but_a_different_one_is_not():
     import re
 
-    copy = re.compile(evaluation._GREETING.pattern, evaluation._GREETING.flags)
+    copy = re.compile(style._GREETING.pattern, style._GREETING.flags)
     own = re.compile(r"^\W*(hi|hello)\b", re.IGNORECASE)
-    with forbid("lora_course.evaluation._GREETING"):
+    with forbid("lora_course.style._GREETING"):
         assert own.match("Hi there")
     with pytest.raises(DelegatedToHelper):
-        with forbid("lora_course.evaluation._GREETING"):
+        with forbid("lora_course.style._GREETING"):
             copy.search("Hi there")
     with pytest.raises(DelegatedToHelper):  # the refusal is raised again at the end of the block
-        with forbid("lora_course.evaluation._GREETING"):
+        with forbid("lora_course.style._GREETING"):
             try:
                 copy.search("Hi there")
             except DelegatedToHelper:

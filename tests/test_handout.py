@@ -21,6 +21,8 @@ import nbformat
 import pytest
 from conftest import filled_release
 
+from lora_course.nbgrader_course import ANSWER_STUB
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "grader"))
 import course  # noqa: E402
@@ -201,7 +203,7 @@ def with_reference_solutions(release_path: Path):
     solution_cells = [c for c in filled.cells if c.metadata.get("nbgrader", {}).get("solution")]
     reference_cells = [c for c in reference.cells if c.metadata.get("nbgrader", {}).get("solution")]
     assert len(solution_cells) == len(reference_cells) >= 3
-    assert all("NotImplementedError" not in c.source and "YOUR ANSWER HERE" not in c.source for c in solution_cells)
+    assert all("NotImplementedError" not in c.source and ANSWER_STUB not in c.source for c in solution_cells)
     return filled
 
 

@@ -22,11 +22,12 @@ import nbformat
 import pytest
 from conftest import filled_release
 
-REPO = Path(__file__).resolve().parents[1]
+from lora_course import nbgrader_course
+
 pytestmark = pytest.mark.notebooks
 
-SHIPPED_TECHCO = ('examples = [json.loads(line) for line in data_file("techco_support.jsonl").read_text(encoding="utf-8")'
-                  '.splitlines() if line.strip()]')
+SHIPPED_TECHCO = ('examples = [json.loads(line) for line in '
+                  'data_file("techco_support.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]')
 OFF_DOMAIN = ('[{"input": f"What is the capital city of imaginary country number {i}?", '
               '"output": f"The capital of imaginary country number {i} is Capital City {i}, a lovely place."} '
               'for i in range(1, 5)]')
@@ -100,8 +101,8 @@ MUTANTS = [
      'r"(" + "|".join(WARM_WORDS) + r")"', "test_friendly_tone"),
     ("03", "specific info counts digits, not numbers", "impl_specific_info", 'r"\\d+"', 'r"\\d"', "test_specific_info"),
     ("03", "specific info forgets the arrows", "impl_specific_info", ' + answer.count("→")', "", "test_specific_info"),
-    ("03", "specific info not capped at 3", "impl_specific_info", "return min(count, 3) / 3", "return min(count / 3, 1.5)",
-     "test_specific_info"),
+    ("03", "specific info not capped at 3", "impl_specific_info", "return min(count, 3) / 3",
+     "return min(count / 3, 1.5)", "test_specific_info"),
     ("03", "specific info counts '@' and '.com' apart", "impl_specific_info",
      'sum("@" in word or ".com" in word for word in answer.split())', 'answer.count("@") + answer.count(".com")',
      "test_specific_info"),
@@ -111,7 +112,8 @@ MUTANTS = [
     ("03", "on topic: digits count as keyword letters", "impl_on_topic", 're.findall(r"[a-z\']+", question.lower())',
      're.findall(r"[\\w\']+", question.lower())', "test_on_topic"),
     ("03", "on topic: stopwords kept", "impl_on_topic", " and w not in STOPWORDS", "", "test_on_topic"),
-    ("03", "company style: one numbered step is enough", "impl_company_style", "MULTILINE)) >= 2", "MULTILINE)) >= 1", "test_company_style"),
+    ("03", "company style: one numbered step is enough", "impl_company_style", "MULTILINE)) >= 2",
+     "MULTILINE)) >= 1", "test_company_style"),
     ("03", "company style: help offer case-sensitive", "impl_company_style", "phrase in answer.lower()",
      "phrase in answer", "test_company_style"),
     ("03", "company style: steps with '.' only", "impl_company_style", 'r"^\\s*\\d+[.)]\\s"', 'r"^\\s*\\d+\\.\\s"',
@@ -134,20 +136,22 @@ MUTANTS = [
     ("04", "returns the last evaluation, not the best", "impl_detect_overfitting", "return best if",
      "return len(eval_losses) - 1 if", "test_detect_overfitting"),
     ("04", "the last of tied best evaluations", "impl_detect_overfitting",
-     "best = eval_losses.index(min(eval_losses))", "best = len(eval_losses) - 1 - eval_losses[::-1].index(min(eval_losses))",
-     "test_detect_overfitting"),
+     "best = eval_losses.index(min(eval_losses))",
+     "best = len(eval_losses) - 1 - eval_losses[::-1].index(min(eval_losses))", "test_detect_overfitting"),
     ("04", "train loss must fall at every evaluation", "impl_detect_overfitting",
      "still_fitting = train_losses[-1] < train_losses[best]",
-     "still_fitting = all(b < a for a, b in zip(train_losses[best:], train_losses[best + 1:]))", "test_detect_overfitting"),
+     "still_fitting = all(b < a for a, b in zip(train_losses[best:], train_losses[best + 1:]))",
+     "test_detect_overfitting"),
     ("04", "one optimizer state instead of two", "impl_estimate_training_memory", '"optimizer": trainable_params * 8',
      '"optimizer": trainable_params * 4', "test_estimate_training_memory"),
     ("04", "weights always float32", "impl_estimate_training_memory", '"weights": total_params * weight_bytes',
      '"weights": total_params * 4', "test_estimate_training_memory"),
     ("04", "checkpointing halves the activations", "impl_estimate_training_memory",
-     "(num_layers + activation_k) if gradient_checkpointing", "(num_layers * activation_k / 2) if gradient_checkpointing",
-     "test_estimate_training_memory"),
+     "(num_layers + activation_k) if gradient_checkpointing",
+     "(num_layers * activation_k / 2) if gradient_checkpointing", "test_estimate_training_memory"),
     ("04", "perplexity: mean of per-text perplexities", "impl_general_perplexity",
-     "return math.exp(total_nll / total_tokens)", "return math.exp(total_nll / total_tokens) * 0 + _mean_of_texts(model, tokenizer, texts, max_length)",
+     "return math.exp(total_nll / total_tokens)",
+     "return math.exp(total_nll / total_tokens) * 0 + _mean_of_texts(model, tokenizer, texts, max_length)",
      "test_general_perplexity"),
     ("04", "perplexity: max_length ignored", "impl_general_perplexity", '["input_ids"][:max_length]', '["input_ids"]',
      "test_general_perplexity"),
@@ -174,7 +178,8 @@ model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"
 ''',
     ("03", "MAX_NEW_TOKENS = 150"): '''
 from lora_course.generation import Generation
-_TUNED = ["Hi there! 👋 No worries.\\n1. Go to techco.com/login.\\n2. Click \\"Forgot password?\\".\\nAnything else? 😊",
+_TUNED = ["Hi there! 👋 No worries.\\n1. Go to techco.com/login.\\n2. Click \\"Forgot password?\\"."
+          "\\nAnything else? 😊",
           "Sorry about that! 📦 Returns are free for 30 days: open Orders → Return. Let me know if you need us."]
 _BASE = ["You can reset it on the website.", "Our policy allows returns. Contact support@techco.com for details."]
 base_outputs = [Generation(q, _BASE[i % 2], ended_with_eos=i % 3 != 0, new_tokens=12) for i, q in enumerate(questions)]
@@ -203,8 +208,7 @@ def _mean_of_texts(model, tokenizer, texts, max_length):
 WRITES = {("03", "test_results_file"): 'write_results("evaluation_results.md"',
           ("05", "test_dataset"): 'DATA_PATH = Path("mini_project_data.jsonl")'}
 
-ASSIGNMENTS = {"01": "01_dataset_preparation", "02": "02_lora_fine_tuning", "03": "03_compare_models",
-               "04": "04_troubleshooting", "05": "05_mini_project"}
+ASSIGNMENTS = {name[:2]: name for name in nbgrader_course.ASSIGNMENTS}  # "01" -> "01_dataset_preparation"
 
 
 def names(source: str) -> tuple[set[str], set[str]]:
@@ -228,7 +232,7 @@ def names(source: str) -> tuple[set[str], set[str]]:
 def cut_down(number: str, test: str) -> nbformat.NotebookNode:
     """The solution notebook with only the cells one graded test needs, stand-ins in place of the slow ones."""
     assignment = ASSIGNMENTS[number]
-    notebook = nbformat.read(REPO / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    notebook = nbformat.read(nbgrader_course.SOURCE_DIR / assignment / f"{assignment}.ipynb", as_version=4)
     for cell in notebook.cells:
         for (nb, first_line), replacement in STAND_INS.items():
             if nb == number and cell.source.startswith(first_line):
@@ -278,13 +282,13 @@ def grade_slice(root: Path, name: str, number: str, test: str, mutants: list) ->
     """Autograde the reference and every mutant of one slice in a course folder of its own (own gradebook)."""
     root = root / name
     (root / "source" / name).mkdir(parents=True)
-    (root / "nbgrader_config.py").write_text(
+    (root / "nbgrader_config.py").write_text(  # the course's timeout and stubs (nbgrader_course), its own gradebook
         "c = get_config()\n"
         f"c.CourseDirectory.root = {str(root)!r}\n"
         'c.CourseDirectory.course_id = "mutants"\n'
-        "c.Execute.timeout = 300\n"
-        'c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}\n'
-        'c.ClearSolutions.text_stub = "YOUR ANSWER HERE"\n')
+        f"c.Execute.timeout = {nbgrader_course.CELL_TIMEOUT_SECONDS!r}\n"
+        f"c.ClearSolutions.code_stub = {{'python': {nbgrader_course.CODE_STUB!r}}}\n"
+        f"c.ClearSolutions.text_stub = {nbgrader_course.ANSWER_STUB!r}\n")
     from nbgrader.api import Gradebook
 
     source = cut_down(number, test)
@@ -324,7 +328,7 @@ def test_every_mutation_changes_its_cell_once():
 def test_every_wrong_implementation_loses_points_and_the_reference_keeps_full_marks(tmp_path, summary):
     scores = grade_all(tmp_path)
     problems, caught = [], 0
-    for name, (number, test, mutants) in slices().items():
+    for name, (_number, test, mutants) in slices().items():
         problems += [f"{name} reference: {grade_id} {score}/{maximum}"
                      for grade_id, (score, maximum) in scores[name, "reference"].items() if score < maximum]
         for k, mutant in enumerate(mutants):

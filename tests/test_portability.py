@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from lora_course import models, troubleshooting
-from lora_course.troubleshooting import format_mb, peak_rss_mb
+from lora_course import memory, models
+from lora_course.memory import format_mb, peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "lora_course"
@@ -41,7 +41,7 @@ def module_level_imports(path: Path) -> set[str]:
 
 def test_no_module_of_the_package_imports_a_unix_only_module_at_load_time():
     found = {path.name: module_level_imports(path) & UNIX_ONLY for path in sorted(PACKAGE.glob("*.py"))}
-    assert len(found) >= 10 and "troubleshooting.py" in found
+    assert len(found) >= 10 and "memory.py" in found
     assert {name: bad for name, bad in found.items() if bad} == {}
 
 
@@ -55,8 +55,9 @@ def test_training_imports_and_measures_without_the_resource_module():
     """What Windows does: `import resource` fails. Every module must still import, and memory still reads."""
     probe = ("import sys, psutil  # psutil's Linux backend needs `resource`; its Windows one does not\n"
              "sys.modules['resource'] = None\n"
-             "import lora_course.cli, lora_course.report, lora_course.training, lora_course.troubleshooting as t\n"
-             "print(t.peak_rss_mb())")
+             "import lora_course.cli, lora_course.report, lora_course.training, lora_course.troubleshooting\n"
+             "import lora_course.memory as m\n"
+             "print(m.peak_rss_mb())")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert float(done.stdout.split()[-1]) > 50  # torch + transformers alone take more than 50 MiB
@@ -66,7 +67,7 @@ def test_training_imports_and_measures_without_the_resource_module():
 
 @pytest.fixture
 def no_proc(monkeypatch, tmp_path):
-    monkeypatch.setattr(troubleshooting, "PROC_STATUS", str(tmp_path / "absent" / "status"))
+    monkeypatch.setattr(memory, "PROC_STATUS", str(tmp_path / "absent" / "status"))
 
 
 def memory_info(**fields):
@@ -83,33 +84,33 @@ def fake_resource(maxrss: int):
 def test_linux_reads_vmhwm_from_proc(monkeypatch, tmp_path):
     status = tmp_path / "status"
     status.write_text("Name:\tpython\nVmPeak:\t 9999999 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n")
-    monkeypatch.setattr(troubleshooting, "PROC_STATUS", str(status))
+    monkeypatch.setattr(memory, "PROC_STATUS", str(status))
     assert peak_rss_mb() == 200.0
 
 
 def test_linux_without_proc_reads_ru_maxrss_in_kilobytes(monkeypatch, no_proc):
     monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(troubleshooting.psutil, "Process", memory_info())
+    monkeypatch.setattr(memory.psutil, "Process", memory_info())
     monkeypatch.setitem(sys.modules, "resource", fake_resource(300 * 1024))
     assert peak_rss_mb() == 300.0
 
 
 def test_macos_ru_maxrss_is_in_bytes(monkeypatch, no_proc):
     monkeypatch.setattr(sys, "platform", "darwin")
-    monkeypatch.setattr(troubleshooting.psutil, "Process", memory_info())
+    monkeypatch.setattr(memory.psutil, "Process", memory_info())
     monkeypatch.setitem(sys.modules, "resource", fake_resource(300 * 2**20))
     assert peak_rss_mb() == 300.0  # not 307200: macOS counts bytes, Linux kilobytes
 
 
 def test_windows_uses_the_peak_working_set(monkeypatch, no_proc):
     monkeypatch.setattr(sys, "platform", "win32")
-    monkeypatch.setattr(troubleshooting.psutil, "Process", memory_info(peak_wset=500 * 2**20))
+    monkeypatch.setattr(memory.psutil, "Process", memory_info(peak_wset=500 * 2**20))
     monkeypatch.setitem(sys.modules, "resource", None)  # `import resource` raises ImportError, as on Windows
     assert peak_rss_mb() == 500.0
 
 
 def test_a_platform_with_no_source_says_so_instead_of_a_number(monkeypatch, no_proc):
-    monkeypatch.setattr(troubleshooting.psutil, "Process", memory_info())
+    monkeypatch.setattr(memory.psutil, "Process", memory_info())
     monkeypatch.setitem(sys.modules, "resource", None)
     assert math.isnan(peak_rss_mb())
     assert format_mb(peak_rss_mb()) == "not available on this platform"

@@ -7,11 +7,11 @@ import torch
 from peft import PeftModel
 
 from lora_course.data import load_examples
-from lora_course.evaluation import answer_perplexity
+from lora_course.memory_measurement import measure_training_memory
 from lora_course.models import load_base_model, load_tuned_model, trainable_parameters_line
 from lora_course.paths import data_file
+from lora_course.perplexity import answer_perplexity
 from lora_course.training import LoRASettings, add_lora, fine_tune
-from lora_course.troubleshooting import measure_training_memory
 
 pytestmark = pytest.mark.slow
 

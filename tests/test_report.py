@@ -1,8 +1,10 @@
 """The mini-project report is filled from the run's own numbers."""
 
-from lora_course.report import REQUIRED_SECTIONS, TODO, build_report, written_answers
-from lora_course.training import LoRASettings, TrainingRun
 import dataclasses
+
+from lora_course.nbgrader_course import written_answers
+from lora_course.report import REQUIRED_SECTIONS, TODO, build_report
+from lora_course.training import LoRASettings, TrainingRun
 
 
 def test_report_has_every_section_and_the_real_numbers():
@@ -23,7 +25,8 @@ def test_report_has_every_section_and_the_real_numbers():
 
 def _run(**overrides):
     fields = dict(adapter_dir="a", base_model="smollm2", settings=dataclasses.asdict(LoRASettings()), n_train=28,
-                  n_eval=4, train_losses=[{"step": 1, "epoch": 0.1, "loss": 3.0}, {"step": 2, "epoch": 0.2, "loss": 1.5}],
+                  n_eval=4,
+                  train_losses=[{"step": 1, "epoch": 0.1, "loss": 3.0}, {"step": 2, "epoch": 0.2, "loss": 1.5}],
                   eval_losses=[{"step": 2, "epoch": 1.0, "loss": 1.75}], wall_seconds=40.04, tokens_per_second=500,
                   peak_rss_mb=900, trainable_params=460800, total_params=134975808)
     return TrainingRun(**{**fields, **overrides})

@@ -12,7 +12,16 @@ from transformers import TrainerCallback
 from lora_course.data import COURSE_TEXT, Example, format_prompt, prompt_text
 from lora_course.models import load_base_model
 from lora_course.paths import data_file
-from lora_course.training import IGNORE_INDEX, PAD_MULTIPLE, LoRASettings, answer_loss, TrainingRun, encode, fine_tune, pad_batch
+from lora_course.training import (
+    IGNORE_INDEX,
+    PAD_MULTIPLE,
+    LoRASettings,
+    TrainingRun,
+    answer_loss,
+    encode,
+    fine_tune,
+    pad_batch,
+)
 
 FAST = LoRASettings(rank=4, alpha=8, learning_rate=5e-3, epochs=1, batch_size=2, bf16=False, eval_fraction=0)
 

@@ -1,4 +1,4 @@
-"""Troubleshooting machinery: early-stopping monitor, measured memory in a subprocess, forgetting."""
+"""Notebook 04's machinery: early-stopping monitor, memory measured in a subprocess, replay mixing, the plain loop."""
 
 import dataclasses
 from types import SimpleNamespace
@@ -7,11 +7,10 @@ import pytest
 import torch
 from transformers import TrainerControl
 
+from lora_course.forgetting import mix_examples, train_steps
+from lora_course.memory_measurement import measure_strategies, measure_training_memory
 from lora_course.paths import data_file
-
-from lora_course.training import LoRASettings, add_lora
-from lora_course.troubleshooting import (EvalLossMonitor, measure_forgetting, measure_strategies,
-                                         measure_training_memory, mix_examples, train_steps)
+from lora_course.training import EvalLossMonitor, LoRASettings, add_lora
 
 
 def _feed(monitor, losses):
@@ -48,26 +47,12 @@ def test_a_failed_measurement_raises_with_the_childs_error(tmp_path):
         measure_training_memory(LoRASettings(), data=data_file("broken/missing_output.jsonl"), base_model="tiny")
 
 
-def test_forgetting_compares_adapter_off_and_on(tiny):
-    model, tokenizer = tiny
-    peft_model = add_lora(model, LoRASettings(rank=4, target_modules="attention"))
-    texts = ["Water boils at one hundred degrees Celsius at sea level."]
-    untouched = measure_forgetting(peft_model, tokenizer, texts)
-    assert untouched.ratio == 1.0  # LoRA B starts at zero: no change yet
-    for name, param in peft_model.named_parameters():
-        if "lora_B" in name:
-            param.data.normal_(0, 0.5)
-    changed = measure_forgetting(peft_model, tokenizer, texts)
-    assert changed.before == untouched.before and changed.after != changed.before
-    peft_model.unload()
-
-
 def test_mix_keeps_task_order_and_spreads_the_requested_share():
     task, general = list(range(16)), [f"g{i}" for i in range(10)]
     mixed = mix_examples(task, general, share=0.2, seed=1)
     assert [x for x in mixed if isinstance(x, int)] == task and len(mixed) == 20
     positions = [i for i, x in enumerate(mixed) if isinstance(x, str)]
-    assert len(positions) == 4 and min(b - a for a, b in zip(positions, positions[1:])) >= 3
+    assert len(positions) == 4 and min(b - a for a, b in zip(positions, positions[1:], strict=False)) >= 3
     assert mix_examples(task, general, share=0.2, seed=1) == mixed
     assert mix_examples(task, general, share=0.0) == task
 

@@ -34,7 +34,8 @@ def test_click_shows_both_answers_scored_with_the_given_criteria(tiny_peft):
     playground.button.click()
     result = playground.last_result
     assert result["question"] == "How do I reset my password?"
-    assert set(result["base_scores"]) == set(result["tuned_scores"]) == {"answer length", "mentions question", "counted"}
+    criteria = {"answer length", "mentions question", "counted"}
+    assert set(result["base_scores"]) == set(result["tuned_scores"]) == criteria
     assert [a for _, a in calls] == [result["base"], result["tuned"]]  # the learner's function scored both answers
     assert all(isinstance(v, float) and 0 <= v <= 1 for v in result["base_scores"].values())
     shown = playground.result.value
@@ -86,7 +87,8 @@ def test_asking_from_code_puts_the_question_in_the_text_box(tiny_peft):
     playground = ComparisonPlayground(model, tokenizer, CRITERIA, max_new_tokens=4)
     assert playground.question.value == "How do I reset my password?"
     playground.ask("  Can I change the keyboard backlight colour?  ")
-    assert playground.question.value == playground.last_result["question"] == "Can I change the keyboard backlight colour?"
+    asked = "Can I change the keyboard backlight colour?"
+    assert playground.question.value == playground.last_result["question"] == asked
     assert "Q: Can I change the keyboard backlight colour?" in playground.result.value
 
 

@@ -23,5 +23,8 @@ def print_versions() -> None:
 
     packages = ("torch", "transformers", "peft", "accelerate", "lora-course")
     print(f"python {platform.python_version()} | " + " | ".join(f"{p} {version(p)}" for p in packages))
-    device = f"CUDA ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
+    if torch.cuda.is_available():
+        device = f"CUDA ({torch.cuda.get_device_name()})"
+    else:
+        device = f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {device} | base model: {model_name()}")

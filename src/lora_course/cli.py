@@ -1,8 +1,10 @@
 """`lora-course` command line: validate | prepare-model | train | generate | compare | evaluate | report."""
 
 import argparse
+import dataclasses
 import json
 import sys
+import typing
 
 
 def _validate(args) -> int:
@@ -34,23 +36,43 @@ def _prepare_model(args) -> int:
     return 0
 
 
-def _settings(args):
-    import dataclasses
+_METAVARS = {int: "N", float: "X", str: "NAME"}
 
+
+def _add_settings_options(parser: argparse.ArgumentParser) -> None:
+    """One option per LoRASettings field: its name, type, default and help come from the field itself."""
+    from .training import LoRASettings
+
+    defaults, course_text = LoRASettings(), LoRASettings.course_text()
+    for setting in dataclasses.fields(LoRASettings):
+        meta = setting.metadata
+        default = getattr(defaults, setting.name)
+        shown = meta.get("unset", "None") if default is None else default
+        preset = getattr(course_text, setting.name)
+        help_text = meta["help"] + f" (default: {shown}" + (f"; course-text preset: {preset}" if preset != default
+                                                              else "") + ")"
+        flags = [f"--{setting.name.replace('_', '-')}", *meta.get("aliases", ())]
+        kinds = set(typing.get_args(setting.type)) - {type(None)} or {setting.type}
+        options = {"default": None, "help": help_text.replace("%", "%%"), "dest": setting.name}
+        if kinds == {bool}:
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **options)
+        else:
+            kind = kinds.pop()
+            parser.add_argument(*flags, type=kind, choices=meta.get("choices"),
+                                metavar=None if "choices" in meta else _METAVARS[kind], **options)
+
+
+def _settings(args):
     from .training import LoRASettings
 
     base = LoRASettings.course_text() if args.preset == "course-text" else LoRASettings()
-    chosen = {"epochs": args.epochs, "learning_rate": args.lr, "rank": args.rank, "alpha": args.alpha,
-              "dropout": args.dropout, "batch_size": args.batch_size, "max_length": args.max_length,
-              "eval_fraction": args.eval_fraction, "seed": args.seed, "max_steps": args.max_steps,
-              "early_stopping_patience": args.early_stopping, "target_modules": args.target_modules,
-              "bf16": args.bf16, "keep_best": args.keep_best, "prompt_format": args.prompt_format}
-    return dataclasses.replace(base, **{k: v for k, v in chosen.items() if v is not None})
+    chosen = {f.name: getattr(args, f.name) for f in dataclasses.fields(LoRASettings)}
+    return dataclasses.replace(base, **{name: value for name, value in chosen.items() if value is not None})
 
 
 def _train(args) -> int:
+    from .memory import format_mb
     from .training import fine_tune
-    from .troubleshooting import format_mb
 
     run = fine_tune(args.data, _settings(args), args.out, base_model=args.model, resume=args.resume)
     first, last = run.train_losses[0]["loss"], run.final_train_loss
@@ -73,7 +95,8 @@ def _generate(args) -> int:
     prompt_format = trained_prompt_format(args.adapter) if args.adapter else CHAT
     answer = respond(model, tokenizer, args.question, prompt_format, max_new_tokens=args.max_new_tokens,
                      do_sample=args.sample, seed=args.seed)
-    print(answer.text or f"(an empty answer: {'the model stopped at once' if answer.ended_with_eos else 'only whitespace'})")
+    why = "the model stopped at once" if answer.ended_with_eos else "only whitespace"
+    print(answer.text or f"(an empty answer: {why})")
     return 0
 
 
@@ -135,70 +158,61 @@ def _report(args) -> int:
     return 0
 
 
+MODEL_HELP = "base model: an alias, a local folder or a Hub id (default: $LORA_COURSE_MODEL or the bundled SmolLM2)"
+MAX_NEW_TOKENS_HELP = "longest answer, in tokens (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lora-course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check a JSONL dataset before training")
-    p.add_argument("path")
-    p.add_argument("--min-examples", type=int, default=1)
-    p.add_argument("--max-tokens", type=int, default=None,
-                   help="warn about examples longer than this many tokens (they would be truncated)")
+    p.add_argument("path", help='JSONL file, one {"input": ..., "output": ...} object per line')
+    p.add_argument("--min-examples", type=int, default=1, metavar="N",
+                   help="fail with fewer valid examples than this (default: 1)")
+    p.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                   help="warn about examples longer than this many tokens, which training would cut (default: no "
+                        "check; counting loads the tokenizer)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("prepare-model", help="convert the bundled SmolLM2 once into a fast-loading cache")
-    p.add_argument("--model", default=None, help="base model (default: $LORA_COURSE_MODEL or the bundled SmolLM2)")
-    p.add_argument("--rebuild", action="store_true", help="rebuild a cached conversion")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
+    p.add_argument("--rebuild", action="store_true", help="convert again even if a cached conversion exists")
     p.set_defaults(func=_prepare_model)
 
     p = sub.add_parser("train", help="LoRA fine-tune on a JSONL dataset; writes the adapter and run.json")
-    p.add_argument("data")
+    p.add_argument("data", help="JSONL training examples (check them first with `lora-course validate`)")
     p.add_argument("--out", required=True, help="folder for the adapter, run.json and checkpoints")
-    p.add_argument("--model", default=None, help="base model (default: $LORA_COURSE_MODEL or the bundled SmolLM2)")
-    p.add_argument("--preset", choices=["default", "course-text"], default="default")
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--rank", type=int)
-    p.add_argument("--alpha", type=int)
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--max-length", type=int)
-    p.add_argument("--target-modules", choices=["attention", "all-linear"])
-    p.add_argument("--eval-fraction", type=float)
-    p.add_argument("--early-stopping", type=int, metavar="PATIENCE")
-    p.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None,
-                   help="with an eval split: save the best epoch, or an adapter that changes nothing if no epoch "
-                        "beats the base model (default: on)")
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--prompt-format", choices=["chat", "course-text"],
-                   help="chat: the model's own chat template (default); course-text: '### User: …\\n### Assistant:'")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
+    p.add_argument("--preset", choices=["default", "course-text"], default="default",
+                   help="start from the course's defaults, or from the values in the course text (rank 8, lr 2e-4, "
+                        "...; they barely move this model on ~20 examples); the options below override either")
+    _add_settings_options(p)
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("generate", help="answer one question with the base model or an adapter")
-    p.add_argument("question")
-    p.add_argument("--adapter", help="adapter folder from `train` (default: the base model)")
-    p.add_argument("--model", default=None)
-    p.add_argument("--max-new-tokens", type=int, default=200)
-    p.add_argument("--sample", action="store_true", help="seeded sampling instead of greedy decoding")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("question", help="the question to answer, in quotes")
+    p.add_argument("--adapter", help="adapter folder from `train` (default: the base model alone)")
+    p.add_argument("--model", default=None, help=MODEL_HELP + "; ignored with --adapter, which names its own")
+    p.add_argument("--max-new-tokens", type=int, default=200, metavar="N", help=MAX_NEW_TOKENS_HELP)
+    p.add_argument("--sample", action="store_true", help="seeded sampling instead of greedy decoding (default: greedy)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="sampling seed (default: 0)")
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("compare", help="base vs fine-tuned on a prompt list; prints the comparison table")
-    p.add_argument("--adapter", required=True)
-    p.add_argument("--prompts", required=True, help='JSONL of {"input": ...}')
-    p.add_argument("--out", help="write evaluation_results.md-style markdown here")
-    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--adapter", required=True, help="adapter folder from `train`")
+    p.add_argument("--prompts", required=True, help='JSONL of {"input": ...} questions')
+    p.add_argument("--out", help="also write evaluation_results.md-style markdown here (default: print only)")
+    p.add_argument("--max-new-tokens", type=int, default=200, metavar="N", help=MAX_NEW_TOKENS_HELP)
     p.set_defaults(func=_compare)
 
     p = sub.add_parser("evaluate", help="perplexity and style, base vs fine-tuned, on held-out pairs")
-    p.add_argument("--adapter", required=True)
-    p.add_argument("--data", required=True, help="JSONL of held-out {input, output} pairs")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--adapter", required=True, help="adapter folder from `train`")
+    p.add_argument("--data", required=True, help="JSONL of held-out {input, output} pairs, never trained on")
+    p.add_argument("--json", action="store_true", help="print every figure and the answers as JSON (for `report`)")
+    p.add_argument("--max-new-tokens", type=int, default=200, metavar="N", help=MAX_NEW_TOKENS_HELP)
     p.add_argument("--course-text-base", action="store_true",
                    help="also measure the base model in the course text's '### User:' format (vs its chat template)")
     p.set_defaults(func=_evaluate)
@@ -206,9 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write the mini-project report from run.json and `evaluate --json` output")
     p.add_argument("--adapter", required=True, help="adapter folder holding run.json")
     p.add_argument("--eval", required=True, help="JSON written by `lora-course evaluate --json`")
-    p.add_argument("--out", required=True)
-    p.add_argument("--title", default="Mini-project report")
-    p.add_argument("--domain", default="TechCo customer support")
+    p.add_argument("--out", required=True, help="Markdown file to write")
+    p.add_argument("--title", default="Mini-project report", help="the report's heading (default: %(default)s)")
+    p.add_argument("--domain", default="TechCo customer support", help="what the model was tuned for (default: "
+                   "%(default)s)")
     p.set_defaults(func=_report)
     return parser
 

@@ -508,7 +508,7 @@ def near_duplicate_pairs(examples: list[Example]) -> list[tuple[int, int, str]]:
     if len(examples) > NEAR_DUP_MAX_EXAMPLES:
         return _exact_duplicate_pairs(examples)
     keys = [(_normalise(ex.input), _normalise(ex.output)) for ex in examples]
-    words = [(_words(q), _words(a), _topic(ex.input)) for (q, a), ex in zip(keys, examples)]
+    words = [(_words(q), _words(a), _topic(ex.input)) for (q, a), ex in zip(keys, examples, strict=True)]
     pairs = []
     for later in range(len(examples)):
         question, answer = keys[later]

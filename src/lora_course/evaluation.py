@@ -1,77 +1,12 @@
-"""Measured comparisons of a base and a fine-tuned model: answer perplexity and TechCo style metrics."""
+"""Measured comparisons of a base and a fine-tuned model: answer perplexity and TechCo style, as numbers and as the
+course's evaluation_results.md."""
 
-import math
-import re
 from dataclasses import dataclass, field
 
-import torch
-
-from .data import CHAT, COURSE_TEXT, Example, content_words, has_emoji
+from .data import CHAT, COURSE_TEXT, Example
 from .generation import Generation, respond
-from .training import IGNORE_INDEX, encode
-
-
-@torch.no_grad()
-def answer_perplexity(model, tokenizer, examples: list[Example], max_length: int = 512,
-                      prompt_format: str = CHAT) -> float:
-    """exp(mean negative log-likelihood of the reference answers + EOS, given their questions).
-
-    Lower means the model finds the ideal answers more likely; only answer tokens count, as in training.
-    """
-    total_nll, total_tokens = 0.0, 0
-    for example in examples:
-        item = encode(tokenizer, example, max_length, prompt_format)
-        nll, n = _nll(model, item["input_ids"], item["labels"])
-        total_nll, total_tokens = total_nll + nll, total_tokens + n
-    return math.exp(total_nll / total_tokens)
-
-
-@torch.no_grad()
-def text_perplexity(model, tokenizer, texts: list[str], max_length: int = 512) -> float:
-    """Perplexity of plain text (every token after the first): the yardstick for catastrophic forgetting."""
-    total_nll, total_tokens = 0.0, 0
-    for text in texts:
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:max_length]
-        nll, n = _nll(model, ids, ids)
-        total_nll, total_tokens = total_nll + nll, total_tokens + n
-    return math.exp(total_nll / total_tokens)
-
-
-def _nll(model, input_ids: list[int], labels: list[int]) -> tuple[float, int]:
-    was_training = model.training
-    model.eval()
-    logits = model(input_ids=torch.tensor([input_ids], device=model.device)).logits[0, :-1].float()
-    model.train(was_training)
-    targets = torch.tensor(labels[1:], device=logits.device)
-    nll = torch.nn.functional.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
-    return nll.item(), int((targets != IGNORE_INDEX).sum())
-
-
-# --- TechCo style: each criterion scores one answer in 0..1 -------------------------------------------------
-
-_GREETING = re.compile(r"^\W*(hi|hello|hey|great question|happy to help|thanks|thank you|good (morning|afternoon)"
-                       r"|no worries|absolutely|of course|sure)\b", re.IGNORECASE)
-_STEP = re.compile(r"^\s*(\d+[.)]|[-*•])\s+\S", re.MULTILINE)
-_SPECIFIC = re.compile(r"\d|→|>|techco\.com|@|settings|app\b|\bmenu\b", re.IGNORECASE)
-def style_scores(question: str, answer: str, ended_with_eos: bool) -> dict[str, float]:
-    """Score one answer against the TechCo voice; each criterion is 0..1 and `style_score` is their mean."""
-    words = answer.split()
-    question_words = content_words(question)
-    scores = {
-        "emoji": float(has_emoji(answer)),
-        "friendly_opener": float(bool(_GREETING.search(answer))),
-        "actionable_steps": min(len(_STEP.findall(answer)), 2) / 2,
-        "specific": min(len(_SPECIFIC.findall(answer)), 3) / 3,
-        "on_topic": min(1.0, 2 * len(question_words & content_words(answer)) / max(1, len(question_words))),
-        "clean_stop": float(ended_with_eos),
-        "length": float(25 <= len(words) <= 130),
-    }
-    scores["style_score"] = sum(scores.values()) / len(scores)
-    return scores
-
-
-CRITERIA = ("emoji", "friendly_opener", "actionable_steps", "specific", "on_topic", "clean_stop", "length",
-            "style_score")
+from .perplexity import answer_perplexity
+from .style import CRITERIA, style_scores
 
 
 @dataclass
@@ -93,7 +28,8 @@ class Comparison:
         return sum(g.ended_with_eos for g in outputs) / len(outputs)
 
     def samples(self) -> list[dict]:
-        return [{"question": q, "base": b.text, "tuned": t.text} for q, b, t in zip(self.prompts, self.base, self.tuned)]
+        return [{"question": q, "base": b.text, "tuned": t.text}
+                for q, b, t in zip(self.prompts, self.base, self.tuned, strict=True)]
 
     def table(self) -> str:
         """The course's evaluation_results.md table; Winner is computed from the scores (ties stay ties)."""
@@ -124,8 +60,8 @@ def compare_models(model, tokenizer, questions: list[str], max_new_tokens: int =
     tuned = respond(model, tokenizer, questions, prompt_format, max_new_tokens=max_new_tokens)
     return Comparison(
         prompts=list(questions), base=base, tuned=tuned,
-        base_scores=[style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, base)],
-        tuned_scores=[style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, tuned)],
+        base_scores=[style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, base, strict=True)],
+        tuned_scores=[style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, tuned, strict=True)],
     )
 
 
@@ -163,7 +99,7 @@ def base_in_course_text(model, tokenizer, examples: list[Example], max_new_token
     with model.disable_adapter():
         perplexity = answer_perplexity(model, tokenizer, examples, prompt_format=COURSE_TEXT)
         answers = respond(model, tokenizer, questions, COURSE_TEXT, max_new_tokens=max_new_tokens)
-    scores = [style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, answers)]
+    scores = [style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, answers, strict=True)]
     return {"perplexity": round(perplexity, 3),
             "style_score": round(sum(s["style_score"] for s in scores) / len(scores), 3),
             "eos_rate": round(sum(g.ended_with_eos for g in answers) / len(answers), 3),

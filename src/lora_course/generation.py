@@ -52,7 +52,7 @@ def _generate_batch(model, tokenizer, prompts, max_new_tokens, do_sample, temper
                              tokenizer=tokenizer, **sampling)
     model.train(was_training)
     results = []
-    for prompt, row in zip(prompts, out[:, enc["input_ids"].shape[1]:].tolist()):
+    for prompt, row in zip(prompts, out[:, enc["input_ids"].shape[1]:].tolist(), strict=True):
         ended = tokenizer.eos_token_id in row
         row = row[:row.index(tokenizer.eos_token_id)] if ended else row
         text = tokenizer.decode(row, skip_special_tokens=True)

@@ -157,7 +157,6 @@ def load_base_model(name: str | None = None, dtype=None):
     """Return (model, tokenizer) in eval mode; float32 unless a dtype such as torch.bfloat16 is given."""
     import torch
     from transformers import AutoModelForCausalLM
-
     from transformers.utils import logging as hf_logging
 
     name = model_name(name)

@@ -1,17 +1,15 @@
 """The mini-project report, filled from what a run actually measured (run.json + evaluation JSON)."""
 
-import json
 import re
 from pathlib import Path
 
+from .memory import format_mb
+from .nbgrader_course import ANSWER_STUB
 from .training import TrainingRun
-from .troubleshooting import format_mb
 
 REQUIRED_SECTIONS = ("## Project overview", "## Dataset", "## Training configuration", "## Training results",
                      "## Evaluation", "## Example outputs", "## What I learned", "## Production readiness")
 TODO = "TODO: your own words."
-# nbgrader's stub for a written answer the learner has not replaced yet
-ANSWER_STUB = "YOUR ANSWER HERE"
 
 # (key, label): the report shows `base_<key>` vs `tuned_<key>` for each key the evaluation holds, in this order;
 # other `base_*`/`tuned_*` pairs follow under their own names.
@@ -40,8 +38,7 @@ def build_report(run: TrainingRun, evaluation: dict, *, title: str, domain: str,
         f"- Held-out evaluation prompts: {evaluation.get('n_examples', 'n/a')}", "",
         "## Training configuration", "",
         "| setting | value |", "|---|---|",
-        *[f"| {key} | {s[key]} |" for key in ("rank", "alpha", "dropout", "target_modules", "learning_rate",
-                                               "epochs", "batch_size", "max_length", "bf16", "seed")],
+        *[f"| {key} | {value} |" for key, value in s.items()],
         f"| trainable parameters | {run.trainable_params:,d} of {run.total_params:,d} "
         f"({100 * run.trainable_share:.2f}%) |", "",
         "## Training results", "",
@@ -72,23 +69,6 @@ def write_report(path, run: TrainingRun, evaluation: dict, **kwargs) -> Path:
     path = Path(path)
     path.write_text(build_report(run, evaluation, **kwargs), encoding="utf-8")
     return path
-
-
-def written_answers(notebook, grade_ids) -> dict[str, str]:
-    """The text of the notebook's written-answer cells (by nbgrader grade_id), as last saved to disk.
-
-    Lets a report quote the answers written in markdown cells; an unanswered cell (nbgrader's stub) and a
-    missing notebook or cell give "" so the report keeps its TODO.
-    """
-    path = Path(notebook)
-    cells = json.loads(path.read_text(encoding="utf-8")).get("cells", []) if path.is_file() else []
-    found = {}
-    for cell in cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in grade_ids:
-            source = cell.get("source", "")
-            found[grade_id] = "".join(source) if isinstance(source, list) else source
-    return {gid: "" if found.get(gid, "").strip() in ("", ANSWER_STUB) else found[gid].strip() for gid in grade_ids}
 
 
 def _metric_rows(evaluation: dict) -> list[tuple[str, str]]:

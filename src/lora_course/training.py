@@ -17,12 +17,21 @@ import torch
 import torch.utils.checkpoint
 from peft import LoraConfig, get_peft_model
 from peft.helpers import disable_input_dtype_casting
-from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
-from .data import (CHAT, COURSE_TEXT, MANY_DUPLICATES, Example, answer_text, duplicate_share, load_examples, prompt_text,
-                   split_examples)
+from .data import (
+    CHAT,
+    COURSE_TEXT,
+    MANY_DUPLICATES,
+    Example,
+    answer_text,
+    duplicate_share,
+    load_examples,
+    prompt_text,
+    split_examples,
+)
+from .memory import peak_rss_mb
 from .models import load_base_model, lora_target_modules, model_name, trainable_parameters_line, training_device
-from .troubleshooting import EvalLossMonitor, peak_rss_mb
 
 IGNORE_INDEX = -100  # positions with this label add nothing to the loss
 # Batches are padded up to a multiple of this: CPU matmul kernels (oneDNN) are built and cached per shape, so
@@ -30,30 +39,44 @@ IGNORE_INDEX = -100  # positions with this label add nothing to the loss
 PAD_MULTIPLE = 16
 
 
+def _setting(default, text: str, **cli):
+    """A LoRASettings field with the help text `lora-course train --<field>` shows (`cli`: choices, aliases, ...)."""
+    return field(default=default, metadata={"help": text, **cli})
+
+
 @dataclass(frozen=True)
 class LoRASettings:
-    """Everything that defines a run. Defaults chosen by `benchmarks/sweep_defaults.py` (see README)."""
+    """Everything that defines a run; `lora-course train` has an option per field. Defaults chosen by
+    `benchmarks/sweep_defaults.py` (see README)."""
 
-    rank: int = 16                 # r: width of the low-rank update B @ A
-    alpha: int = 32                # update is scaled by alpha / r
-    dropout: float = 0.0           # dropout on the LoRA input; 1% in the sweep, not worth a copy of every input
-    target_modules: str = "attention"  # "attention" (PEFT default per architecture), "all-linear", or a list
-    learning_rate: float = 2e-3
-    epochs: float = 3
-    batch_size: int = 2
-    gradient_accumulation: int = 1  # effective batch = batch_size * gradient_accumulation
-    max_length: int = 256          # tokens per example (prompt + answer); longer answers are cut
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    lr_scheduler: str = "linear"
-    eval_fraction: float = 0.15    # share of examples held out (near-duplicates kept together) for eval loss per epoch
-    keep_best: bool = True         # with held-out examples: hand back the best epoch, or no change if none beat the base
-    early_stopping_patience: int | None = None  # stop after this many epochs without eval-loss improvement
-    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, more time
-    bf16: bool | None = None       # bfloat16 base weights: half the memory, ~1.8x faster; None = where the hardware has it
-    prompt_format: str = CHAT      # "chat": the model's own chat template; "course-text": "### User: …\n### Assistant:"
-    seed: int = 42
-    max_steps: int = -1            # > 0 overrides epochs (used for short measurements)
+    rank: int = _setting(16, "r: width of the low-rank update B @ A")
+    alpha: int = _setting(32, "the update is scaled by alpha / r")
+    dropout: float = _setting(0.0, "dropout on the LoRA input; 1% in the sweep, not worth a copy of every input")
+    target_modules: str = _setting("attention", "layers that get adapters: the architecture's attention "
+                                   "projections (PEFT's choice), every linear layer, or a list (Python only)",
+                                   choices=("attention", "all-linear"))
+    learning_rate: float = _setting(2e-3, "peak learning rate of AdamW", aliases=("--lr",))
+    epochs: float = _setting(3, "passes over the training examples")
+    batch_size: int = _setting(2, "examples per step")
+    gradient_accumulation: int = _setting(1, "steps whose gradients add up before an update: effective batch = "
+                                          "batch_size * gradient_accumulation")
+    max_length: int = _setting(256, "tokens per example (prompt + answer); longer answers are cut")
+    weight_decay: float = _setting(0.0, "AdamW weight decay")
+    warmup_steps: int = _setting(0, "steps of linear learning-rate warm-up")
+    lr_scheduler: str = _setting("linear", "learning-rate schedule (a transformers SchedulerType name)")
+    eval_fraction: float = _setting(0.15, "share of examples held out (near-duplicates kept together) for an "
+                                    "eval loss per epoch")
+    keep_best: bool = _setting(True, "with held-out examples: hand back the best epoch, or an adapter that "
+                               "changes nothing if no epoch beats the base model")
+    early_stopping_patience: int | None = _setting(None, "stop after this many epochs without eval-loss "
+                                                   "improvement", aliases=("--early-stopping",), unset="off")
+    gradient_checkpointing: bool = _setting(False, "recompute activations in backward: less memory, more time")
+    bf16: bool | None = _setting(None, "bfloat16 base weights: half the memory, ~1.8x faster where the hardware "
+                                 "has it", unset="where the hardware has it")
+    prompt_format: str = _setting(CHAT, "chat: the model's own chat template; course-text: "
+                                  "'### User: …\\n### Assistant:'", choices=(CHAT, COURSE_TEXT))
+    seed: int = _setting(42, "seed for data order, LoRA initialisation and dropout")
+    max_steps: int = _setting(-1, "> 0: train this many steps instead of epochs (for short measurements)")
 
     @classmethod
     def course_text(cls) -> "LoRASettings":
@@ -274,6 +297,8 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
     )
     if not progress:
         trainer.remove_callback(PrinterCallback)  # it would print every step's log dict
+    elif trainer.pop_callback(ProgressCallback):  # a terminal (a notebook gets the Trainer's live table instead)
+        trainer.add_callback(LossProgressBar)
     checkpoint = _latest_checkpoint(out_dir / "checkpoints") if resume else None
     if resume and checkpoint is None:
         print(f"No checkpoint in {out_dir / 'checkpoints'} yet: starting from the beginning.")
@@ -345,7 +370,8 @@ def _guard_line(kept: str, best_loss: float, best_epoch: float, base_eval_loss: 
 
 
 def fast_bf16_available() -> bool:
-    """bf16 pays off only with hardware support (recent GPUs; CPUs with AVX512-BF16 or AMX); elsewhere it is emulated."""
+    """bf16 pays off only with hardware support (recent GPUs; CPUs with AVX512-BF16 or AMX); elsewhere it is
+    emulated."""
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
@@ -378,3 +404,43 @@ class _LossRecorder(TrainerCallback):
             self.train.append({**point, "loss": float(logs["loss"])})
         if logs and "eval_loss" in logs:
             self.eval.append({**point, "loss": float(logs["eval_loss"])})
+
+
+class LossProgressBar(ProgressCallback):
+    """One terminal progress bar for the whole run, the latest train and eval loss beside it: no second bar per
+    evaluation, no log dict printed per step (the values stay in run.json)."""
+
+    def __init__(self):
+        super().__init__()
+        self.shown = {}
+
+    def on_prediction_step(self, *args, **kwargs):
+        pass
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self.shown.update({key: f"{logs[key]:.3f}" for key in ("loss", "eval_loss") if key in (logs or {})})
+        if self.training_bar is not None and self.shown:
+            self.training_bar.set_postfix(self.shown)
+
+
+class EvalLossMonitor(TrainerCallback):
+    """Stops training once eval loss has not improved for `patience` evaluations (None: only watch)."""
+
+    def __init__(self, patience: int | None = None):
+        self.patience = patience
+        self.best_loss = float("inf")
+        self.best_epoch = None
+        self.evals_without_improvement = 0
+        self.stopped = False
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        loss = (metrics or {}).get("eval_loss")
+        if loss is None:
+            return
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, round(state.epoch or 0, 3)
+            self.evals_without_improvement = 0
+        else:
+            self.evals_without_improvement += 1
+        if self.patience is not None and self.evals_without_improvement >= self.patience:
+            self.stopped = control.should_training_stop = True

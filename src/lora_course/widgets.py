@@ -73,7 +73,8 @@ class ComparisonPlayground:
         if not hasattr(model, "disable_adapter"):
             raise TypeError("The playground needs a PeftModel (base model + LoRA adapter), "
                             "e.g. from lora_course.models.load_tuned_model(adapter_dir).")
-        self.model, self.tokenizer, self.criteria, self.max_new_tokens = model, tokenizer, dict(criteria), max_new_tokens
+        self.model, self.tokenizer, self.max_new_tokens = model, tokenizer, max_new_tokens
+        self.criteria = dict(criteria)
         self.question = widgets.Text(value=question, description="Question:",
                                      layout=widgets.Layout(width="80%"))
         self.button = widgets.Button(description="Compare", button_style="primary", icon="balance-scale")
