@@ -60,8 +60,7 @@ def compare_models(model, tokenizer, questions: list[str], max_new_tokens: int =
     tuned = respond(model, tokenizer, questions, prompt_format, max_new_tokens=max_new_tokens)
     return Comparison(
         prompts=list(questions), base=base, tuned=tuned,
-        base_scores=[style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, base, strict=True)],
-        tuned_scores=[style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, tuned, strict=True)],
+        base_scores=_scored(questions, base), tuned_scores=_scored(questions, tuned),
     )
 
 
@@ -99,8 +98,12 @@ def base_in_course_text(model, tokenizer, examples: list[Example], max_new_token
     with model.disable_adapter():
         perplexity = answer_perplexity(model, tokenizer, examples, prompt_format=COURSE_TEXT)
         answers = respond(model, tokenizer, questions, COURSE_TEXT, max_new_tokens=max_new_tokens)
-    scores = [style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, answers, strict=True)]
+    scores = _scored(questions, answers)
     return {"perplexity": round(perplexity, 3),
             "style_score": round(sum(s["style_score"] for s in scores) / len(scores), 3),
             "eos_rate": round(sum(g.ended_with_eos for g in answers) / len(answers), 3),
             "empty_answers": sum(not g.text for g in answers)}
+
+
+def _scored(questions: list[str], answers: list[Generation]) -> list[dict]:
+    return [style_scores(q, g.text, g.ended_with_eos) for q, g in zip(questions, answers, strict=True)]
