@@ -36,6 +36,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import sandbox
 
@@ -644,16 +645,20 @@ def proven_student(assignments, work: Path | None = None) -> str | None:
     return proof["student"]
 
 
-def formgrader(arguments: list[str]) -> int:
+def formgrader(arguments: list[str]) -> NoReturn:
     """JupyterLab for grading written answers, started so the formgrader's links work: nbgrader's config is read
     from this folder, and the server's root holds solutions/, the release and the instructor folder (its Edit and
-    Preview links are paths relative to that root; outside it they are 404s)."""
+    Preview links are paths relative to that root; outside it they are 404s).
+
+    This process becomes JupyterLab (exec), so a stop signal reaches the server itself: as a child, it outlived a
+    terminated `course.py formgrader` (one orphaned server per formgrader test run)."""
     root = os.path.commonpath([REPO, work_dir().resolve()])
     exchange_dir().mkdir(parents=True, exist_ok=True)  # nbgrader_config.py: c.Exchange.root
     command = [str(Path(sys.executable).with_name("jupyter")), "lab", f"--ServerApp.root_dir={root}", *arguments]
     if os.geteuid() == 0:  # a container or CI runner: Jupyter refuses root unless told
         command.append("--allow-root")
-    return subprocess.call(command, cwd=GRADER)
+    os.chdir(GRADER)
+    os.execv(command[0], command)
 
 
 def main(argv=None) -> int:

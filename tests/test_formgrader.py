@@ -44,6 +44,8 @@ def server(tmp_path_factory):
     yield base
     process.terminate()
     process.wait(timeout=30)
+    with pytest.raises(OSError):  # the server itself stopped, not only the script that started it
+        get(base, "/api/status")
 
 
 def get(base: str, path: str) -> str:
