@@ -9,6 +9,8 @@ export TRANSFORMERS_OFFLINE := 1
 .PHONY: setup demo test lab release handout collect autograde feedback formgrader bench bench-grading sweep clean
 STUDENT ?=
 WORKERS ?= 1
+SCHEDULER ?=
+FORCE ?=
 ZIPS ?= submissions
 
 setup: $(VENV)/.ready
@@ -57,7 +59,8 @@ collect: setup
 	$(BIN)/python grader/course.py collect $(ZIPS)
 
 autograde: setup
-	$(BIN)/python grader/course.py autograde $(STUDENT) --workers $(WORKERS)
+	$(BIN)/python grader/course.py autograde $(STUDENT) --workers $(WORKERS) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
+		$(if $(FORCE),--force)
 
 feedback: setup
 	$(BIN)/python grader/course.py feedback $(STUDENT)

@@ -26,24 +26,26 @@ import os
 import re
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import sysconfig
 import tempfile
-import threading
 import time
+import warnings
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+import engine
 import sandbox
 
 from lora_course.nbgrader_course import (
     ASSIGNMENTS,
     CELL_TIMEOUT_SECONDS,
     COURSE_ID,
+    GRADER_DIR_ENV,
     RELEASE_DIR,
     RELEASE_DIR_ENV,
     SOURCE_DIR,
@@ -62,7 +64,6 @@ NOTEBOOK_SECONDS = int(os.environ.get("LORA_COURSE_NOTEBOOK_SECONDS", 1800))  # 
 MAX_NOTEBOOK_MB = 50  # a submitted notebook, in a learner's zip
 MAX_OUTPUT_KB = 512   # one output of an executed notebook
 NBGRADER_MEMORY_GB = 6  # the instructor-side nbgrader process holds every output the kernel sends
-GRADEBOOK_LOCK = threading.Lock()  # this process's own gradebook writes, one at a time
 DEMO_INPUTS = ("solutions", "src", "data", "grader", "pyproject.toml", "Makefile")  # what `make demo` runs on
 
 
@@ -223,28 +224,78 @@ def students() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
 
 
-def autograde(student: str | None = None, assignments=ASSIGNMENTS, workers: int = 1,
-              unsandboxed: bool = False) -> list[Score]:
-    """Grade one student, or everyone under submitted/, in a pool of `workers` that share the CPU cores.
+def autograde(student: str | None = None, assignments=ASSIGNMENTS, workers: int = 1, unsandboxed: bool = False,
+              scheduler: str | None = None, force: bool = False, allow_insecure: bool = False,
+              progress: bool = False) -> list[Score]:
+    """Grade one student, or everyone under submitted/: one Dask task per (student, notebook), `workers` at once on
+    an in-process LocalCluster, or on the cluster at `scheduler`. Each task gets cores // workers threads: two torch
+    processes that each think they own the machine run ~10x slower than one.
 
-    Each student's notebooks run in course order (exercise 3 reuses exercise 2's adapter); students run in
-    parallel. Every worker's kernel gets cores // workers threads: two torch processes that each think they own the
-    machine run ~10x slower than one.
-    """
+    A submission graded before, unchanged (same notebooks up to this one, same release and environment), keeps its
+    recorded score without running again unless `force`. Each student's notebooks run in course order (exercise 3
+    reuses exercise 2's adapter); students run side by side."""
     if not unsandboxed and (reason := sandbox.unavailable_reason()):
         raise SandboxUnavailable(reason)
     register(assignments)
     prepare_models()
     everyone = [student] if student else students()
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    template = gradebook_template()
+    environment = fingerprint()
+    scores, requests = [], []
+    for name in everyone:
+        for assignment in assignments:
+            key = cache_key(name, assignment, environment, unsandboxed)
+            cached = None if force else cached_score(name, assignment, key)
+            if cached is not None:
+                scores.append(cached)
+            else:
+                requests.append({**task_request(name, assignment, threads, unsandboxed, template), "cache_key": key})
+    for score in scores if progress else ():
+        print(f"unchanged since last graded: {score.student} {score.assignment} {score.auto:g} / {score.max_auto:g}",
+              flush=True)
 
-    def grade_student(name: str) -> list[Score]:
-        return [grade_submission(name, assignment, threads, unsandboxed) for assignment in assignments]
+    total = len(scores) + len(requests)
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        scores = [score for batch in pool.map(grade_student, everyone) for score in batch]
+    def record_and_report(result: dict) -> Score:
+        scores.append(record_result(result))
+        score = scores[-1]
+        if progress:
+            print(engine.progress_line(len(scores), total, score.student, score.assignment,
+                                       f"{score.auto:g} / {score.max_auto:g}", score.seconds), flush=True)
+        return score
+
+    engine.grade(engine.by_student(requests), record_and_report, scheduler, max(1, workers), allow_insecure)
     write_grades_csv()
-    return scores
+    order = {(name, assignment): i for i, (name, assignment) in enumerate(
+        (name, assignment) for name in everyone for assignment in assignments)}
+    return sorted(scores, key=lambda s: order[(s.student, s.assignment)])
+
+
+def cache_key(student: str, assignment: str, environment: str | None, unsandboxed: bool) -> str | None:
+    """What a grade depends on: this and the student's earlier notebooks (exercise 3 reads exercise 2's run), the
+    release and code it was graded with, the packages, and whether it ran in the sandbox. None: never cached."""
+    if environment is None:
+        return None
+    digest = hashlib.sha256(f"{environment} {unsandboxed}".encode())
+    for earlier in ASSIGNMENTS[:ASSIGNMENTS.index(assignment) + 1]:
+        path = submitted_notebook(student, earlier)
+        digest.update(earlier.encode() + (hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b"-"))
+    return digest.hexdigest()
+
+
+def result_file(student: str, assignment: str) -> Path:
+    return work_dir() / "engine" / "results" / student / f"{assignment}.json"
+
+
+def cached_score(student: str, assignment: str, key: str | None) -> Score | None:
+    """The recorded score of a submission graded before with the same key, if the gradebook still holds it."""
+    try:
+        if key is None or json.loads(result_file(student, assignment).read_text()).get("cache_key") != key:
+            return None
+        return read_score(student, assignment)
+    except Exception:  # noqa: BLE001 - no file, not JSON, not in the gradebook: grade it
+        return None
 
 
 def prepare_models() -> None:
@@ -263,28 +314,51 @@ class SandboxUnavailable(RuntimeError):
                 "network and files. Install bubblewrap, or pass --unsandboxed to grade without isolation anyway.")
 
 
-def grade_submission(student: str, assignment: str, threads: int, unsandboxed: bool = False) -> Score:
-    """nbgrader autograde with the kernel in the sandbox, then a re-check outside that kernel; keeps the lower."""
-    start = time.perf_counter()
-    problems = submission_problems(student, assignment)
-    flags = list(problems) + (["graded unsandboxed"] if unsandboxed else [])
-    max_auto, max_manual = maximum_points(assignment)
-    executed, tests = autograded_notebook(student, assignment), code_points(assignment)
+def task_request(student: str, assignment: str, threads: int, unsandboxed: bool, template: Path) -> dict:
+    """Everything a worker needs to grade one submission, as plain JSON: it never opens the course's gradebook."""
+    return {"student": student, "assignment": assignment, "threads": threads, "unsandboxed": unsandboxed,
+            "course_py": str(Path(__file__).resolve()), "work": str(work_dir()),
+            "release": str(registered_release(assignment)), "tests": code_points(assignment),
+            "template": str(template)}
 
-    def nothing_to_grade(why: list[str]) -> Score:
-        """Flagged, 0 points (also over an earlier submission's scores), and the rest of the class goes on."""
-        record(student, assignment, dict.fromkeys(tests, 0.0), flags + why)
-        return Score(assignment, 0.0, max_auto, max_manual, time.perf_counter() - start, student, tuple(flags + why))
 
-    if problems and not notebook_is_readable(submitted_notebook(student, assignment)):
-        return nothing_to_grade([])
+def grade_task(request: dict) -> dict:
+    """Worker side (this machine, or a Dask worker that sees the same instructor folder): nbgrader autograde with the
+    kernel in the sandbox, against a private copy of the gradebook, then the re-check outside that kernel.
+
+    Returns plain JSON: each test's score in the kernel and in the re-check, the written answers' auto-comments,
+    the flags and the phase timings. Only record_result, in the instructor's process, writes the course gradebook."""
+    started = time.perf_counter()
+    student, assignment, threads, unsandboxed = (request[k] for k in ("student", "assignment", "threads",
+                                                                     "unsandboxed"))
+    os.environ[GRADER_DIR_ENV] = request["work"]
+    os.environ["NBGRADER_EXECUTION"] = "autograde"  # as nbgrader sets it for the kernel: the re-check runs the same
+    tests = request["tests"]
+    result = {"student": student, "assignment": assignment, "cache_key": request.get("cache_key"), "kernel": {},
+              "rechecked": dict.fromkeys(tests, 0.0), "comments": {}, "flags": [], "timings": {}, "slowest_cells": []}
+    flags = result["flags"]
+    flags += submission_problems(student, assignment, Path(request["release"]))
+    if unsandboxed:
+        flags.append("graded unsandboxed")
+    if flags and not notebook_is_readable(submitted_notebook(student, assignment)):
+        result["timings"]["prepare"] = time.perf_counter() - started
+        return result
+    executed = autograded_notebook(student, assignment)
     executed.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix=sandbox.PRIVATE_PREFIX) as private:
+        private_gradebook = Path(private) / "gradebook.db"
+        shutil.copyfile(request["template"], private_gradebook)
+        result["timings"]["prepare"] = time.perf_counter() - started
+        phase = time.perf_counter()
         done = run_nbgrader_autograde(student, assignment, Path(private), threads, unsandboxed)
-    try:
-        kernel_scores = grades(student, assignment)
-    except Exception:  # noqa: BLE001 - no submission row: nbgrader failed before grading
-        return nothing_to_grade([f"nbgrader could not grade it: {(done.stderr or '')[-300:].strip()}"])
+        result["timings"]["kernel"] = time.perf_counter() - phase
+        try:
+            result["kernel"], result["comments"] = kernel_results(f"sqlite:///{private_gradebook}", student,
+                                                                  assignment)
+        except Exception:  # noqa: BLE001 - no submission row: nbgrader failed before grading
+            flags.append(f"nbgrader could not grade it: {(done.stderr or '')[-300:].strip()}")
+            return result
+    kernel_scores = result["kernel"]
     if done.returncode == -9:
         flags.append(f"the notebook ran past {NOTEBOOK_SECONDS} s and was stopped")
     if not executed.exists():
@@ -294,28 +368,74 @@ def grade_submission(student: str, assignment: str, threads: int, unsandboxed: b
                      f"a cell ran past {CELL_TIMEOUT_SECONDS} s: no executed notebook"
                      if "Timeout waiting" in stderr else
                      f"nbgrader wrote no executed notebook: {stderr[-200:].strip()}")
-        rechecked = dict.fromkeys(tests, 0.0)
-    elif any(kernel_scores.get(grade_id) for grade_id in tests):
+    else:
         flags += cap_outputs(executed)
-        rechecked, recheck_flags = recheck(student, assignment, threads, unsandboxed)
-        flags += recheck_flags
-    else:  # no point to verify: the lower of the two scores is 0 whatever the re-check says
-        flags += cap_outputs(executed)
-        rechecked = dict.fromkeys(tests, 0.0)
+        result["slowest_cells"] = slowest_cells(executed)
+        if any(kernel_scores.get(grade_id) for grade_id in tests):
+            phase = time.perf_counter()
+            result["rechecked"], recheck_flags = recheck(student, assignment, tests, threads, unsandboxed)
+            result["timings"]["recheck"] = time.perf_counter() - phase
+            flags += recheck_flags
+        # else: no point to verify: the lower of the two scores is 0 whatever the re-check says
     for folder in ("autograded", "rechecked"):
         sandbox.remove_special_files(work_dir() / folder / student / assignment)
+    return result
+
+
+def kernel_results(url: str, student: str, assignment: str) -> tuple[dict, dict]:
+    """What nbgrader's autograde wrote to a (private) gradebook: auto scores per graded cell, auto-comments."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(url, course_id=COURSE_ID) as gradebook:
+        notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+        return ({grade.name: grade.auto_score for grade in notebook.grades},
+                {comment.name: comment.auto_comment for comment in notebook.comments})
+
+
+def slowest_cells(executed: Path, count: int = 5) -> list[dict]:
+    """The kernel run's slowest cells, from the timings nbclient records in each cell's metadata."""
+    import nbformat
+    from dateutil.parser import isoparse
+
+    cells = []
+    for number, cell in enumerate(nbformat.read(executed, 4).cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        try:
+            start, end = isoparse(timing["iopub.execute_input"]), isoparse(timing["shell.execute_reply"])
+            seconds = (end - start).total_seconds()
+        except (KeyError, TypeError, ValueError):
+            continue
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        cells.append({"cell": number, "grade_id": grade_id, "seconds": round(seconds, 2)})
+    return sorted(cells, key=lambda c: -c["seconds"])[:count]
+
+
+def record_result(result: dict) -> Score:
+    """The instructor's process alone: the lower of the kernel's and the re-check's score per test, written to the
+    course gradebook with the written answers' comments, the flags and the phase timings."""
+    started = time.perf_counter()
+    student, assignment = result["student"], result["assignment"]
+    if "error" in result:  # the worker could not grade it (not the learner's code: that is caught in grade_task)
+        result = {**result, "kernel": {}, "rechecked": dict.fromkeys(code_points(assignment), 0.0), "comments": {},
+                  "flags": [f"grading failed on the worker: {result['error']}"], "timings": {}, "slowest_cells": []}
+    flags = list(result["flags"])
+    kernel, rechecked = result["kernel"], result["rechecked"]
     final = {}
-    for grade_id, kernel_score in kernel_scores.items():
-        if grade_id not in rechecked:
-            continue  # a written answer: graded by a person
-        again = rechecked[grade_id]
+    for grade_id, again in rechecked.items():
+        kernel_score = kernel.get(grade_id)
         if again is None:
             flags.append(f"{grade_id}: the re-check never reached this test")
-        elif again != kernel_score:
-            flags.append(f"{grade_id}: {kernel_score:g} points in the learner's kernel, {again:g} when re-checked")
+        elif kernel and again != kernel_score:
+            flags.append(f"{grade_id}: {kernel_score or 0:g} points in the learner's kernel, {again:g} when re-checked")
         final[grade_id] = min(kernel_score or 0.0, again or 0.0)
-    record(student, assignment, final, flags)
-    score = read_score(student, assignment, time.perf_counter() - start)
+    record(student, assignment, final, flags, kernel, result["comments"])
+    timings = {**result["timings"], "record": time.perf_counter() - started}
+    cached = result_file(student, assignment)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps({"cache_key": None if "error" in result else result.get("cache_key"),
+                                  "flags": flags}))
+    save_timings(student, assignment, timings, result["slowest_cells"])
+    score = read_score(student, assignment, sum(timings.values()))
     return Score(**{**score.__dict__, "student": student, "flags": tuple(flags)})
 
 
@@ -358,7 +478,7 @@ def notebook_is_readable(path: Path) -> bool:
         return False
 
 
-def submission_problems(student: str, assignment: str) -> list[str]:
+def submission_problems(student: str, assignment: str, release: Path) -> list[str]:
     """What is wrong with the file itself: missing, not a notebook, locked (test) cells edited or deleted."""
     import nbformat
 
@@ -369,7 +489,7 @@ def submission_problems(student: str, assignment: str) -> list[str]:
         submitted = nbformat.read(path, 4)
     except Exception as error:  # noqa: BLE001
         return [f"not a readable notebook ({type(error).__name__}: {str(error)[:120]})"]
-    released = nbformat.read(released_notebook(assignment, registered_release(assignment)), 4)
+    released = nbformat.read(released_notebook(assignment, release), 4)
     theirs = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source for cell in submitted.cells}
     problems = []
     for cell in released.cells:
@@ -408,7 +528,8 @@ def run_nbgrader_autograde(student: str, assignment: str, private: Path, threads
     """The kernel nbgrader starts is the sandboxed one (a `python3` kernelspec first on JUPYTER_PATH); it talks to
     nbgrader over Unix sockets in a private runtime folder, since it has no network."""
     env = {"LORA_COURSE_SANDBOX_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-    args = ["autograde", assignment, "--student", student, "--force"]
+    args = ["autograde", assignment, "--student", student, "--force",
+            f"--CourseDirectory.db_url=sqlite:///{private / 'gradebook.db'}"]
     if not unsandboxed:
         runtime = private / sandbox.RUNTIME
         runtime.mkdir()
@@ -420,14 +541,14 @@ def run_nbgrader_autograde(student: str, assignment: str, private: Path, threads
         return subprocess.CompletedProcess(stopped.cmd, -9, "", str(stopped.stderr or ""))
 
 
-def recheck(student: str, assignment: str, threads: int, unsandboxed: bool) -> tuple[dict, list[str]]:
+def recheck(student: str, assignment: str, points: dict[str, float], threads: int,
+            unsandboxed: bool) -> tuple[dict, list[str]]:
     """Run the autograded notebook's cells again in a fresh process (recheck.py) in a fresh copy of the folder.
 
     Returns {grade_id: score or None if never reached} for every auto-graded test, and the flags it raised."""
     import nbformat
 
     executed = nbformat.read(autograded_notebook(student, assignment), 4)
-    points = code_points(assignment)
     cells = []
     for cell in executed.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -490,22 +611,53 @@ def code_points(assignment: str) -> dict[str, float]:
                 if cell.cell_type == "code"}
 
 
-def record(student: str, assignment: str, final: dict[str, float], flags: list[str]) -> None:
-    """The instructor-side process writes the scores it decided on, and flags the notebook for a person to look at."""
-    from nbgrader.api import Gradebook, MissingEntry
+def record(student: str, assignment: str, final: dict[str, float], flags: list[str], kernel: dict | None = None,
+           comments: dict | None = None) -> None:
+    """Write one submission to the course gradebook (created if new): the scores this process decided on for the
+    tests, the kernel's for what a person grades (None: written answers), nbgrader's auto-comments, the flag."""
+    from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
 
-    with GRADEBOOK_LOCK, Gradebook(gradebook_url(), course_id=COURSE_ID) as gradebook:
-        try:
-            notebook = gradebook.find_submission_notebook(assignment, assignment, student)
-        except MissingEntry:  # never graded: nothing in the gradebook to correct
-            notebook = None
-        for grade in notebook.grades if notebook else []:
-            if grade.name in final:
-                grade.auto_score = final[grade.name]
-        if notebook:
-            notebook.flagged = bool(flags)
-            gradebook.db.commit()
+    kernel, comments = kernel or {}, comments or {}
+    with Gradebook(gradebook_url(), course_id=COURSE_ID) as gradebook, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission builds rows before adding them
+        gradebook.update_or_create_student(student)
+        gradebook.update_or_create_submission(assignment, student)
+        notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+        for grade in notebook.grades:
+            grade.auto_score = final[grade.name] if grade.name in final else kernel.get(grade.name)
+            # nbgrader's own rule (SaveAutoGrades): a person looks at it if they scored it before or nothing did
+            grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+        for comment in notebook.comments:
+            if comment.name in comments:
+                comment.auto_comment = comments[comment.name]
+        notebook.flagged = bool(flags)
+        gradebook.db.commit()
     save_flags(student, assignment, flags)
+
+
+def gradebook_template() -> Path:
+    """The course gradebook without any student: what each grading task copies for nbgrader autograde to write,
+    so that nbgrader never writes the course gradebook itself (a worker may be another machine)."""
+    from nbgrader.api import Gradebook
+
+    template = work_dir() / "engine" / "gradebook-template.db"
+    template.parent.mkdir(parents=True, exist_ok=True)
+    scratch = template.with_suffix(".tmp")
+    with sqlite3.connect(work_dir() / "gradebook.db") as source, sqlite3.connect(scratch) as copy:
+        source.backup(copy)
+    with Gradebook(f"sqlite:///{scratch}", course_id=COURSE_ID) as gradebook:
+        for student in list(gradebook.students):
+            gradebook.remove_student(student.id)
+    scratch.replace(template)
+    return template
+
+
+def save_timings(student: str, assignment: str, phases: dict, slowest: list[dict]) -> None:
+    path = work_dir() / "timings" / student / f"{assignment}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"phases": {k: round(v, 2) for k, v in phases.items()}, "slowest_cells": slowest},
+                               indent=1))
 
 
 def flags_file(student: str, assignment: str) -> Path:
@@ -664,17 +816,26 @@ def formgrader(arguments: list[str]) -> NoReturn:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("release", "submit", "collect", "autograde", "feedback", "demo",
-                                            "formgrader"))
+                                            "formgrader", "grade-task"))
     parser.add_argument("student", nargs="?", help="one student (autograde, feedback: default everyone submitted)")
     parser.add_argument("source", nargs="?", type=Path)
     parser.add_argument("--only", nargs="+", choices=ASSIGNMENTS, default=ASSIGNMENTS, metavar="ASSIGNMENT",
                         help="some of the assignments (default: all five)")
-    parser.add_argument("--workers", type=int, default=1, help="students graded at once; they share the cores")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="submissions graded at once on this machine; they share the cores (default 1)")
+    parser.add_argument("--scheduler", default=os.environ.get("SCHEDULER") or None,
+                        help="grade on an existing Dask cluster: tcp://host:8786, tls://..., or a scheduler file "
+                             "(default: an in-process cluster of --workers slots)")
+    parser.add_argument("--insecure", action="store_true", help="allow a remote scheduler without TLS")
+    parser.add_argument("--force", action="store_true", help="regrade submissions that have not changed")
     parser.add_argument("--unsandboxed", action="store_true",
                         help="grade without isolation where the sandbox is unavailable (flagged on every row)")
     args, extra = parser.parse_known_args(argv)
     if args.command == "formgrader":
         return formgrader([a for a in [args.student, *extra] if a])
+    if args.command == "grade-task":  # what an engine task runs on its worker: one request in, one JSON line out
+        print(json.dumps(grade_task(json.load(sys.stdin))))
+        return 0
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     assignments = [a for a in ASSIGNMENTS if a in args.only]
@@ -692,8 +853,9 @@ def main(argv=None) -> int:
             proof_path().unlink(missing_ok=True)
             submit(student, SOURCE_DIR, assignments)
         try:
-            scores = autograde(student, assignments, args.workers, args.unsandboxed)
-        except SandboxUnavailable as error:
+            scores = autograde(student, assignments, args.workers, args.unsandboxed, args.scheduler,
+                               args.force or args.command == "demo", args.insecure, progress=True)
+        except (SandboxUnavailable, engine.EngineRefused) as error:
             print(error, file=sys.stderr)
             return 2
         print(table(scores))

@@ -66,6 +66,8 @@ def environment(threads: int) -> dict[str, str]:
             "LORA_COURSE_CACHE": str(cache_dir()), "LORA_COURSE_DATA": str(DATA_DIR),
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false", "PYTHONDONTWRITEBYTECODE": "1",
+            # nbgrader's mark of a graded run (lora_course.grading.graded_run): the same in the kernel and the re-check
+            "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION", "autograde"),
             **{name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
 
 

@@ -18,10 +18,22 @@ function that catches the first error still fails the test.
 
 import contextlib
 import importlib
+import os
 import re
 import sys
 import threading
 import types
+
+GRADED_RUNS = ("autograde", "validate")  # nbgrader's NBGRADER_EXECUTION while it executes a notebook
+
+
+def graded_run() -> bool:
+    """True while nbgrader executes the notebook (autograde, the Validate button) and in the grader's re-check.
+
+    Instructor-owned demonstration cells whose results no test reads run at a reduced size then, so that a class is
+    graded in minutes; a learner who runs the notebook sees the full run."""
+    return os.environ.get("NBGRADER_EXECUTION") in GRADED_RUNS
+
 
 _SPAWN_EVENTS = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
                  "pty.spawn")
