@@ -239,7 +239,8 @@ def autograde(student: str | None = None, assignments=ASSIGNMENTS, workers: int 
     register(assignments)
     prepare_models()
     everyone = [student] if student else students()
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    # this machine's cores shared by its slots; on a cluster each worker shares its own (engine.run_task)
+    threads = None if scheduler else max(1, (os.cpu_count() or 1) // max(1, workers))
     template = gradebook_template()
     environment = fingerprint()
     scores, requests = [], []
@@ -314,7 +315,7 @@ class SandboxUnavailable(RuntimeError):
                 "network and files. Install bubblewrap, or pass --unsandboxed to grade without isolation anyway.")
 
 
-def task_request(student: str, assignment: str, threads: int, unsandboxed: bool, template: Path) -> dict:
+def task_request(student: str, assignment: str, threads: int | None, unsandboxed: bool, template: Path) -> dict:
     """Everything a worker needs to grade one submission, as plain JSON: it never opens the course's gradebook."""
     return {"student": student, "assignment": assignment, "threads": threads, "unsandboxed": unsandboxed,
             "course_py": str(Path(__file__).resolve()), "work": str(work_dir()),
@@ -422,12 +423,12 @@ def record_result(result: dict) -> Score:
     kernel, rechecked = result["kernel"], result["rechecked"]
     final = {}
     for grade_id, again in rechecked.items():
-        kernel_score = kernel.get(grade_id)
+        kernel_score = kernel.get(grade_id) or 0.0  # None: nbgrader never ran the test
         if again is None:
             flags.append(f"{grade_id}: the re-check never reached this test")
         elif kernel and again != kernel_score:
-            flags.append(f"{grade_id}: {kernel_score or 0:g} points in the learner's kernel, {again:g} when re-checked")
-        final[grade_id] = min(kernel_score or 0.0, again or 0.0)
+            flags.append(f"{grade_id}: {kernel_score:g} points in the learner's kernel, {again:g} when re-checked")
+        final[grade_id] = min(kernel_score, again or 0.0)
     record(student, assignment, final, flags, kernel, result["comments"])
     timings = {**result["timings"], "record": time.perf_counter() - started}
     cached = result_file(student, assignment)

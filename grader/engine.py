@@ -18,6 +18,7 @@ same packages: checked before grading), and have bubblewrap and the converted ba
 import ipaddress
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -35,6 +36,10 @@ def run_task(request: dict, after=None) -> dict:
     """On the worker: grade one submission in a child process and return its JSON; never raises, so a student's
     later notebooks still run. `after` is the student's previous task, which Dask runs first."""
     started = time.perf_counter()
+    if request.get("threads") is None:  # a cluster's worker: its cores, shared by the tasks it runs at once
+        from distributed import get_worker
+
+        request = {**request, "threads": max(1, (os.cpu_count() or 1) // get_worker().state.nthreads)}
     try:
         done = subprocess.run([sys.executable, request["course_py"], "grade-task"], input=json.dumps(request),
                               capture_output=True, text=True, check=False)
