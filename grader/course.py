@@ -4,15 +4,19 @@
     python grader/course.py collect ZIPS            # ZIPS/<student>.zip -> submitted/<student>/<NN_name>/
     python grader/course.py submit STUDENT DIR      # copy DIR/<NN_name>/<NN_name>.ipynb into submitted/
     python grader/course.py autograde [STUDENT]     # grade everyone submitted (or one), write grades.csv
-        --workers 2                                 #   students at once; they split the cores
+        --workers 2                                 #   notebooks at once on this machine; they split the cores
+        --scheduler tcp://host:8786                 #   on an existing Dask cluster (or a scheduler file; $SCHEDULER)
+        --force                                     #   regrade submissions that have not changed since last time
         --unsandboxed                               #   only where the sandbox is unavailable (flagged)
     python grader/course.py feedback [STUDENT]      # HTML feedback under feedback/
     python grader/course.py demo                    # submit the reference solutions, autograde, print scores
     python grader/course.py formgrader              # JupyterLab + formgrader for the written answers
     ... --only 01_dataset_preparation               # any command, for some of the assignments
 
-Every submission runs in the sandbox (sandbox.py), and its tests run a second time outside the learner's kernel
-(recheck.py); the lower score of the two is recorded, by this process only, and anything odd becomes a flag.
+Each (student, notebook) is one task of the execution engine (engine.py, Dask): on its worker, `grade-task` runs
+the submission in the sandbox (sandbox.py) with nbgrader writing a private gradebook, then runs its tests a second
+time outside the learner's kernel (recheck.py), and returns JSON; the lower score of the two is recorded, by this
+process only, and anything odd becomes a flag.
 nbgrader exits 0 even when tests fail, so scores are always read back from the gradebook (nbgrader.api).
 A brand-new instructor folder needs no set-up: autograde registers each assignment in the gradebook first.
 """
