@@ -51,6 +51,19 @@ def test_the_sandbox_sees_no_network_no_instructor_files_and_runs_as_nobody(tmp_
     assert (work / "made.txt").read_text() == "x"
 
 
+def test_the_kernel_and_the_recheck_see_the_same_graded_run_mark(tmp_path, monkeypatch):
+    """Demonstration cells shrink when graded (lora_course.grading.graded_run): the sandbox, which clears the
+    environment, passes nbgrader's mark to the kernel, and the re-check, started without it, gets the same value."""
+    def mark_inside() -> str:
+        probe = [sys.executable, "-c", "import os; print(os.environ.get('NBGRADER_EXECUTION'))"]
+        return subprocess.run(sandbox.command(probe, tmp_path), capture_output=True, text=True).stdout.strip()
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    assert mark_inside() == "validate"
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    assert mark_inside() == "autograde"
+
+
 def test_links_and_special_files_left_by_learner_code_are_removed(tmp_path):
     (tmp_path / "outputs").mkdir()
     (tmp_path / "outputs" / "adapter.bin").write_bytes(b"weights")

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from lora_course import data, style
-from lora_course.grading import DelegatedToHelper, forbid
+from lora_course.grading import DelegatedToHelper, forbid, graded_run
 
 
 def test_a_learner_function_that_calls_the_helper_fails_and_the_helper_works_afterwards(monkeypatch):
@@ -130,3 +130,14 @@ def test_own_code_runs_untouched_and_the_helper_works_afterwards():
     with forbid("lora_course.data.has_emoji", "lora_course.evaluation.Comparison"):
         assert own("hi 😊") and not own("hi")
     assert data.has_emoji("hi 😊") and sys.getprofile() is None
+
+
+@pytest.mark.parametrize("value, graded", [("autograde", True), ("validate", True), (None, False), ("", False),
+                                           ("other", False)])
+def test_graded_run_follows_nbgraders_mark(monkeypatch, value, graded):
+    """nbgrader sets NBGRADER_EXECUTION while autograde and Validate execute a notebook; a learner's run has none."""
+    if value is None:
+        monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    else:
+        monkeypatch.setenv("NBGRADER_EXECUTION", value)
+    assert graded_run() is graded
