@@ -11,6 +11,7 @@ STUDENT ?=
 WORKERS ?= 1
 SCHEDULER ?=
 FORCE ?=
+INSECURE ?=
 ZIPS ?= submissions
 
 setup: $(VENV)/.ready
@@ -60,7 +61,7 @@ collect: setup
 
 autograde: setup
 	$(BIN)/python grader/course.py autograde $(STUDENT) --workers $(WORKERS) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
-		$(if $(FORCE),--force)
+		$(if $(FORCE),--force) $(if $(INSECURE),--insecure)
 
 feedback: setup
 	$(BIN)/python grader/course.py feedback $(STUDENT)

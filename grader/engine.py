@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 LOOPBACK = "127.0.0.1"
@@ -76,7 +77,8 @@ def connect(scheduler: str | None, slots: int, allow_insecure: bool = False):
                                dashboard_address=f"{LOOPBACK}:0", worker_dashboard_address=f"{LOOPBACK}:0",
                                scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR)
         return Client(cluster)
-    if scheduler.endswith(".json"):
+    if scheduler.endswith(".json"):  # a scheduler file: the address the scheduler wrote into it
+        refuse_insecure(json.loads(Path(scheduler).read_text())["address"], allow_insecure)
         client = Client(scheduler_file=scheduler, timeout="30s")
     else:
         refuse_insecure(scheduler, allow_insecure)

@@ -42,6 +42,13 @@ def test_a_remote_scheduler_needs_tls(address, allowed):
         engine.refuse_insecure(address, allow_insecure=True)
 
 
+def test_a_scheduler_file_with_a_remote_address_needs_tls_too(tmp_path):
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler_file.write_text(json.dumps({"address": "tcp://10.1.2.3:8786"}))
+    with pytest.raises(engine.EngineRefused, match="without TLS"):
+        engine.connect(str(scheduler_file), 1)
+
+
 def test_the_command_line_refuses_a_remote_scheduler_without_tls(tmp_path):
     env = {**os.environ, GRADER_DIR_ENV: str(tmp_path / "work")}
     done = subprocess.run([sys.executable, str(REPO / "grader" / "course.py"), "autograde", "--only", NOTEBOOK,
