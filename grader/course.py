@@ -24,7 +24,6 @@ A brand-new instructor folder needs no set-up: autograde registers each assignme
 import argparse
 import csv
 import hashlib
-import importlib.metadata
 import json
 import os
 import re
@@ -33,7 +32,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 import warnings
@@ -272,9 +270,7 @@ def autograde(student: str | None = None, assignments=ASSIGNMENTS, workers: int 
 
     engine.grade(engine.by_student(requests), record_and_report, scheduler, max(1, workers), allow_insecure)
     write_grades_csv()
-    order = {(name, assignment): i for i, (name, assignment) in enumerate(
-        (name, assignment) for name in everyone for assignment in assignments)}
-    return sorted(scores, key=lambda s: order[(s.student, s.assignment)])
+    return sorted(scores, key=lambda s: (everyone.index(s.student), assignments.index(s.assignment)))
 
 
 def cache_key(student: str, assignment: str, environment: str | None, unsandboxed: bool) -> str | None:
@@ -773,9 +769,7 @@ def fingerprint() -> str | None:
     for name in sorted(set(filter(None, listed.split(b"\0")))):
         path = REPO / os.fsdecode(name)
         digest.update(name + b"\0" + (hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b"-"))
-    site = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})  # not sys.path: imports extend it
-    installed = {f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions(path=site)}
-    digest.update(" ".join(sorted(installed)).encode())
+    digest.update(" ".join(engine.installed_packages()).encode())  # what the cluster's workers are checked against
     return digest.hexdigest()
 
 
