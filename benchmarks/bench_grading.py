@@ -27,6 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "grader"))
 import course  # noqa: E402
+import gradebook  # noqa: E402
+import release  # noqa: E402
+from pipeline import Submission  # noqa: E402
 
 from lora_course.nbgrader_course import ASSIGNMENTS, CELL_TIMEOUT_SECONDS, GRADER_DIR_ENV, RUN_ARTEFACTS, SOURCE_DIR  # noqa: E402
 
@@ -57,8 +60,8 @@ def fresh_course(students: int, assignments) -> None:
     os.environ[GRADER_DIR_ENV] = tempfile.mkdtemp(prefix="bench-grading-")
     for number in range(students):
         course.submit(f"student{number:02d}", SOURCE_DIR, assignments)
-    course.register(assignments)
-    course.prepare_models()
+    gradebook.register(assignments)
+    release.prepare_models()
 
 
 def graded_run(students: int, assignments, workers: int) -> tuple[float, list]:
@@ -70,7 +73,7 @@ def graded_run(students: int, assignments, workers: int) -> tuple[float, list]:
 
 
 def phases(student: str, assignment: str) -> dict:
-    return json.loads((course.work_dir() / "timings" / student / f"{assignment}.json").read_text())
+    return json.loads(Submission(student, assignment).record("timings").read_text())
 
 
 def single_student(assignments) -> float:

@@ -1,4 +1,4 @@
-"""What learners see in their feedback: which hidden checks failed and the hint each gives, never the checks' code.
+"""Feedback for learners (`course.py feedback`): which hidden checks failed and the hint each gives, never their code.
 
 nbgrader's feedback is the executed notebook as HTML, hidden tests and tracebacks included; a learner could read
 every hidden test off it and pass next time without doing the work. This preprocessor (nbgrader_config.py adds it
@@ -9,6 +9,9 @@ quotes the failing line, with one line: the check's name and its message (the hi
 import re
 
 from nbgrader.preprocessors import NbGraderPreprocessor
+from release import nbgrader
+
+from lora_course.nbgrader_course import ASSIGNMENTS
 
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
 
@@ -23,3 +26,9 @@ class HideTestCode(NbGraderPreprocessor):
                 if output.output_type == "error":
                     output.traceback = [f"{meta.get('grade_id')} failed: {output.ename}: {output.evalue}".rstrip(": ")]
         return cell, resources
+
+
+def feedback(student: str, assignments=ASSIGNMENTS) -> None:
+    """HTML feedback under feedback/<student>/ (nbgrader generate_feedback, with this file's preprocessor)."""
+    for assignment in assignments:
+        nbgrader("generate_feedback", assignment, "--student", student, "--force")

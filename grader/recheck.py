@@ -16,8 +16,8 @@ particular, and it must also fool the sandboxed kernel run, which it cannot reac
 
 Input (stdin, JSON): {"token": ..., "cells": [{"kind": "code" | "test", "grade_id": ..., "points": ..., "source": ...}]}
 Output: `<token> {"grade_id", "score", "error"}` per test cell, `<token> {"refused": ...}` at once when the audit
-hook refuses something, and `<token> {"flags": [...]}` last, each on its own line of the stdout this harness started
-with; the learner's prints go to /dev/null.
+hook refuses something, and `<token> {"flags": [{"code", "message"}, ...]}` last, each on its own line of the
+stdout this harness started with; the learner's prints go to /dev/null.
 """
 
 import ast
@@ -72,25 +72,26 @@ def main() -> None:
         item = outcomes.get()
         late = late or finished
         if item[0] == "flag":
-            flags.append(item[1])
+            flags.append(item[1:])
         elif item[0] == "done":
             finished = True
         else:
             results.setdefault(item[1], []).append(item[2:])
     if not finished:
-        flags.append("the re-check did not finish in time")
+        flags.append(("recheck-timeout", "the re-check did not finish in time"))
     if late:
-        flags.append("something reported after the last cell: results not trusted")
+        flags.append(("recheck-late-report", "something reported after the last cell: results not trusted"))
     for number, (kind, grade_id, _points, _) in enumerate(cells):
         if kind != "test" or number not in results:
             continue
         if len(results[number]) != 1 or late or not finished:
-            flags.append(f"{grade_id}: results not trusted (reported {len(results[number])} times)")
+            times = len(results[number])
+            flags.append(("recheck-untrusted", f"{grade_id}: results not trusted (reported {times} times)"))
             write({"grade_id": grade_id, "score": 0.0, "error": "not trusted"})
         else:
             score, error = results[number][0]
             write({"grade_id": grade_id, "score": score, "error": error})
-    write({"flags": sorted(set(flags))})
+    write({"flags": [{"code": code, "message": message} for code, message in sorted(set(flags))]})
 
 
 def run_cells(cells: tuple, outcomes: queue.SimpleQueue) -> None:
@@ -114,13 +115,13 @@ def run_cells(cells: tuple, outcomes: queue.SimpleQueue) -> None:
         patched = [name for name, value in original_builtins.items() if builtins.__dict__.get(name) is not value]
         builtins.__dict__.update(original_builtins)  # first: what follows calls builtins
         if patched:
-            outcomes.put(("flag", f"patched builtins: {', '.join(sorted(patched)[:8])}"))
+            outcomes.put(("flag", "patched-builtins", f"patched builtins: {', '.join(sorted(patched)[:8])}"))
         hooks_set = (sys.gettrace(), sys.getprofile(), threading._trace_hook, threading._profile_hook)
         if any(hook is not None for hook in hooks_set):
-            outcomes.put(("flag", "a trace or profile hook was set"))
+            outcomes.put(("flag", "trace-hook", "a trace or profile hook was set"))
             sys.settrace(None), sys.setprofile(None), threading.settrace(None), threading.setprofile(None)
         if hooks() != original_hooks:
-            outcomes.put(("flag", "an IPython input or AST transformer was installed"))
+            outcomes.put(("flag", "input-transformer", "an IPython input or AST transformer was installed"))
             del shell.input_transformers_post[:], shell.ast_transformers[:]
 
     for number, (kind, _grade_id, points, source) in enumerate(cells):

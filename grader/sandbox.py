@@ -21,16 +21,12 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from limits import limits
+
 GRADER = Path(__file__).resolve().parent
 REPO = GRADER.parent
 NOBODY = 65534
-MEMORY_GB = float(os.environ.get("LORA_COURSE_SANDBOX_MEMORY_GB", 10))  # address space per process
-FILE_MB = 512         # largest file the learner's code may write (the adapter and checkpoints are a few MB)
-TMP_MB = 1024         # the sandbox's /tmp lives in memory
-PROCESSES = 512       # threads count too: torch and ipykernel start a few dozen
-
-
-RUNTIME = "runtime"            # course.py's private folder for one nbgrader run: PRIVATE_PREFIX*/runtime
+RUNTIME = "runtime"            # pipeline.py's private folder for one nbgrader run: PRIVATE_PREFIX*/runtime
 PRIVATE_PREFIX = "lora-grade-"
 
 
@@ -76,7 +72,8 @@ def command(argv: list[str], work: Path | None, readable=(), writable=(), thread
     threads = threads or int(os.environ.get("LORA_COURSE_SANDBOX_THREADS", os.cpu_count() or 1))
     bwrap = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
              "--die-with-parent", "--clearenv", "--dev", "/dev", "--proc", "/proc",
-             "--perms", "1777", "--size", str(TMP_MB << 20), "--tmpfs", "/tmp", "--perms", "0777", "--dir", "/tmp/home"]
+             "--perms", "1777", "--size", str(limits().tmp_mb << 20), "--tmpfs", "/tmp",
+             "--perms", "0777", "--dir", "/tmp/home"]
     read_only = readable_paths() + [Path(p) for p in readable]
     read_write = [Path(p) for p in writable] + ([work] if work else [])
     for path in read_only:
@@ -122,9 +119,10 @@ def remove_special_files(folder: Path) -> None:
 
 def limit_resources() -> None:
     """Caps inherited by everything the sandbox starts (the process count is per user, so it holds for nobody)."""
-    memory = int(MEMORY_GB * (1 << 30))
-    for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_FSIZE, FILE_MB << 20),
-                         (resource.RLIMIT_NPROC, PROCESSES), (resource.RLIMIT_CORE, 0)):
+    caps = limits()
+    memory = int(caps.sandbox_memory_gb * (1 << 30))
+    for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_FSIZE, caps.file_mb << 20),
+                         (resource.RLIMIT_NPROC, caps.processes), (resource.RLIMIT_CORE, 0)):
         resource.setrlimit(limit, (value, value))
 
 
@@ -140,7 +138,7 @@ def kernelspec(folder: Path) -> Path:
 
 def run_kernel(args: list[str]) -> None:
     """Started by jupyter_client in the notebook's folder; the kernel's Unix sockets go beside its connection file,
-    in a runtime folder course.py made for this one run (anything else is refused: it would be bound writable)."""
+    in a runtime folder pipeline.py made for this one run (anything else is refused: it would be bound writable)."""
     connection = Path(args[args.index("-f") + 1]).resolve()
     if connection.parent.name != RUNTIME or not connection.parent.parent.name.startswith(PRIVATE_PREFIX):
         sys.exit(f"refusing to start a sandboxed kernel whose connection file is not in a private runtime folder: "

@@ -5,6 +5,7 @@ Slow by nature (each solution notebook executes three times: nbgrader validate, 
 notebooks are executed in copies under a temporary folder: solutions/ and notebooks/ stay untouched.
 """
 
+import json
 import os
 import re
 import shutil
@@ -21,11 +22,32 @@ from lora_course.nbgrader_course import ASSIGNMENTS as ALL_ASSIGNMENTS
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "grader"))
 import course  # noqa: E402
+import gradebook  # noqa: E402
+import release  # noqa: E402
+from pipeline import Submission  # noqa: E402
 
 DEMO_WORK = course.work_dir()  # where `make demo` graded (read before the fixture points work_dir elsewhere)
 # COURSE_NOTEBOOKS=03_compare_models,05_mini_project checks a subset while you work on it (CI checks all five).
 ASSIGNMENTS = tuple(os.environ.get("COURSE_NOTEBOOKS", ",".join(ALL_ASSIGNMENTS)).split(","))
 pytestmark = pytest.mark.notebooks
+
+
+def proven_student(work: Path) -> str | None:
+    """`make demo`'s student when its gradebook in `work` proves the reference solutions on this code: each
+    notebook submitted there is the one in solutions/ and was graded with the cache key it would get now (the
+    course's files and packages, sandboxed; release.fingerprint). Then its results are checked instead of executing
+    all five notebooks again (CI runs `make demo` just before `make test`)."""
+    environment = release.fingerprint()
+    for assignment in ALL_ASSIGNMENTS:
+        submission = Submission("reference", assignment, work)
+        try:
+            recorded = json.loads(submission.record("engine/results").read_text())["cache_key"]
+            same = submission.submitted.read_bytes() == (SOURCE_DIR / assignment / f"{assignment}.ipynb").read_bytes()
+        except (OSError, ValueError, KeyError):
+            return None
+        if not same or recorded is None or recorded != submission.cache_key(environment, unsandboxed=False):
+            return None
+    return "reference"
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +83,9 @@ def graded_cells(notebook) -> dict:
 # --- release ---------------------------------------------------------------------------------------------------
 
 def test_release_notebooks_are_generated_from_solutions_and_in_sync(grader_dir):
-    course.release(ASSIGNMENTS)
+    release.release(ASSIGNMENTS)
     for name in ASSIGNMENTS:
-        generated = nbformat.read(course.released_notebook(name), as_version=4)
+        generated = nbformat.read(release.released_notebook(name), as_version=4)
         committed = nbformat.read(RELEASE_DIR / name / f"{name}.ipynb", as_version=4)
         assert [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in committed.cells] == \
                [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in generated.cells], \
@@ -94,9 +116,9 @@ def test_nbgrader_validate_passes_every_solution(grader_dir):
     """The learner's Validate button on correct work. It passes when every graded cell earns its points
     (nbgrader's validator and autograder share `determine_grade`), which a passing `make demo` in this checkout
     proved for all five; then only the first is validated here, so the Validate path itself stays tested."""
-    names = ASSIGNMENTS[:1] if course.proven_student(ASSIGNMENTS, DEMO_WORK) else ASSIGNMENTS
+    names = ASSIGNMENTS[:1] if proven_student(DEMO_WORK) else ASSIGNMENTS
     copies = copy_tree(SOURCE_DIR, grader_dir / "validate-solutions")
-    done = course.nbgrader("validate", *map(str, notebook_paths(copies, names)))
+    done = release.nbgrader("validate", *map(str, notebook_paths(copies, names)))
     output = done.stdout + done.stderr
     assert output.count("Success! Your notebook passes all the tests.") == len(names), output[-5000:]
 
@@ -106,7 +128,7 @@ def test_nbgrader_validate_invert_passes_a_release_notebook(grader_dir):
     test_untouched_release_notebooks_get_zero implies this for all five, so one notebook checks the path."""
     names = ASSIGNMENTS[:1]
     copies = copy_tree(RELEASE_DIR, grader_dir / "validate-release")
-    done = course.nbgrader("validate", "--invert", *map(str, notebook_paths(copies, names)))
+    done = release.nbgrader("validate", "--invert", *map(str, notebook_paths(copies, names)))
     output = done.stdout + done.stderr
     assert output.count("Success! The notebook does not pass any tests.") == len(names), output[-5000:]
 
@@ -117,7 +139,7 @@ def test_nbval_executes_every_solution_notebook(grader_dir):
     """Every solution notebook runs top to bottom without an error (nbval's lax mode checks nothing else). When a
     passing `make demo` in this checkout executed all five (in the grader's sandboxed kernel, stricter than nbval's),
     their executed copies are checked for errors and nbval runs on the first only, so its path stays tested."""
-    student = course.proven_student(ASSIGNMENTS, DEMO_WORK)
+    student = proven_student(DEMO_WORK)
     names = ASSIGNMENTS[:1] if student else ASSIGNMENTS
     for name in ASSIGNMENTS if student else ():
         executed = nbformat.read(DEMO_WORK / "autograded" / student / name / f"{name}.ipynb", as_version=4)
@@ -135,7 +157,7 @@ def test_nbval_executes_every_solution_notebook(grader_dir):
 def test_reference_solutions_get_every_autograded_point_and_print_no_warnings(grader_dir, monkeypatch):
     """`make demo` (which CI runs just before `make test`) autogrades the reference solutions; when it passed on
     exactly this code and these packages, its gradebook is checked here instead of executing all five again."""
-    student = course.proven_student(ASSIGNMENTS, DEMO_WORK)
+    student = proven_student(DEMO_WORK)
     if student is None:
         student = "reference"
         course.submit(student, SOURCE_DIR, ASSIGNMENTS)
@@ -164,7 +186,7 @@ def test_demo_and_autograde_work_in_a_brand_new_instructor_folder(tmp_path, monk
     course_py("submit", "alice")
     assert name in course_py("autograde", "alice")
     monkeypatch.setenv("LORA_COURSE_GRADER_DIR", env["LORA_COURSE_GRADER_DIR"])
-    reference, alice = course.read_score("reference", name), course.read_score("alice", name)
+    reference, alice = gradebook.scores([Submission("reference", name), Submission("alice", name)])
     assert reference.auto == reference.max_auto > 0 and alice.auto == 0 and alice.max_auto == reference.max_auto
     assert released.read_bytes() == committed
 
@@ -172,7 +194,7 @@ def test_demo_and_autograde_work_in_a_brand_new_instructor_folder(tmp_path, monk
 def test_untouched_release_notebooks_get_zero(grader_dir):
     course.submit("untouched", RELEASE_DIR, ASSIGNMENTS)
     for score in course.autograde("untouched", ASSIGNMENTS):
-        assert score.max_auto > 0 and score.auto == 0, course.grades("untouched", score.assignment)
+        assert score.max_auto > 0 and score.auto == 0, gradebook.grades(Submission("untouched", score.assignment))
 
 
 def test_one_wrong_function_loses_exactly_its_points(grader_dir, tmp_path):
@@ -185,7 +207,7 @@ def test_one_wrong_function_loses_exactly_its_points(grader_dir, tmp_path):
     nbformat.write(notebook, tmp_path / name / f"{name}.ipynb")
     course.submit("one-wrong", tmp_path, [name])
     course.autograde("one-wrong", [name])
-    grades = course.grades("one-wrong", name)
+    grades = gradebook.grades(Submission("one-wrong", name))
     points = {grade_id: c.metadata.nbgrader.points for grade_id, c in graded_cells(notebook).items()
               if c.metadata.nbgrader.get("points") and c.cell_type == "code"}
     lost = {grade_id for grade_id in points if grades[grade_id] < points[grade_id]}

@@ -21,6 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "grader"))
 import course  # noqa: E402
 import engine  # noqa: E402
+import gradebook  # noqa: E402
+from pipeline import Submission, task_request  # noqa: E402
+from release import registered_release  # noqa: E402
 
 from lora_course.nbgrader_course import GRADER_DIR_ENV, RELEASE_DIR, SOURCE_DIR  # noqa: E402
 
@@ -69,7 +72,7 @@ def submit_class(work: Path) -> list[str]:
     course.submit("ada", SOURCE_DIR, [NOTEBOOK])
     course.submit("bea", RELEASE_DIR, [NOTEBOOK])
     course.submit("cyd", SOURCE_DIR, [NOTEBOOK])
-    wrong = course.submitted_notebook("dan", NOTEBOOK)
+    wrong = Submission("dan", NOTEBOOK).submitted
     wrong.parent.mkdir(parents=True)
     nbformat.write(one_wrong(), wrong)
     return ["ada", "bea", "cyd", "dan"]
@@ -129,9 +132,10 @@ def test_a_dask_cluster_grades_a_class_like_the_default_engine(tmp_path, grader_
 
 def test_a_worker_killed_mid_task_leaves_every_student_graded_exactly_once(tmp_path, grader_env, dask_cluster):
     names = submit_class(tmp_path / "work")
-    course.register([NOTEBOOK])
-    template = course.gradebook_template()
-    requests = [course.task_request(name, NOTEBOOK, 1, False, template) for name in names]
+    gradebook.register([NOTEBOOK])
+    template, tests = gradebook.template(), gradebook.code_points([NOTEBOOK])[NOTEBOOK]
+    requests = [task_request(Submission(name, NOTEBOOK), tests, registered_release(NOTEBOOK), template, 1, False)
+                for name in names]
     recorded, killed = [], []
 
     def kill_a_busy_worker():
@@ -149,7 +153,7 @@ def test_a_worker_killed_mid_task_leaves_every_student_graded_exactly_once(tmp_p
 
     killer = threading.Thread(target=kill_a_busy_worker)
     killer.start()
-    engine.grade(engine.by_student(requests), lambda result: recorded.append(course.record_result(result)),
+    engine.grade(engine.by_student(requests), lambda result: recorded.append(gradebook.record_result(result)),
                  scheduler=str(dask_cluster["scheduler_file"]))
     killer.join()
     assert killed, "no worker was caught grading"
@@ -200,7 +204,7 @@ def test_unchanged_submissions_are_not_graded_again(tmp_path, grader_env, capsys
     kernel_runs = lambda: {p.parents[1].name: p.stat().st_mtime_ns  # noqa: E731
                            for p in (tmp_path / "work" / "autograded").glob(f"*/{NOTEBOOK}/{NOTEBOOK}.ipynb")}
     before = kernel_runs()
-    wrong = course.submitted_notebook("bea", NOTEBOOK)
+    wrong = Submission("bea", NOTEBOOK).submitted
     nbformat.write(one_wrong(), wrong)  # bea hands in again; ada does not
     capsys.readouterr()
     second = {s.student: s.auto for s in course.autograde(None, [NOTEBOOK], progress=True)}

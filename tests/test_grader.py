@@ -15,6 +15,8 @@ sys.path.insert(0, str(REPO / "grader"))
 import course  # noqa: E402
 import sandbox  # noqa: E402
 from feedback import HideTestCode  # noqa: E402
+from flags import MAX_MESSAGE, Flag  # noqa: E402
+from pipeline import Submission, read_report  # noqa: E402
 
 NOTEBOOK = "01_dataset_preparation"
 
@@ -29,7 +31,7 @@ def test_collect_takes_only_the_assignment_notebooks_out_of_each_zip(tmp_path, m
         archive.writestr(f"../{NOTEBOOK}.py", "not a notebook")
     (zips / "bob.zip").write_text("not a zip")
     assert course.collect(zips, [NOTEBOOK]) == ["alice"]
-    assert course.submitted_notebook("alice", NOTEBOOK).read_text() == "{}"
+    assert Submission("alice", NOTEBOOK).submitted.read_text() == "{}"
     written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert written == [Path("work/submitted/alice") / NOTEBOOK / f"{NOTEBOOK}.ipynb", Path("zips/alice.zip"),
                        Path("zips/bob.zip")]
@@ -105,10 +107,30 @@ def test_the_recheck_ignores_ipython_hooks_and_undoes_patched_builtins():
               "source": "import sys\nprint('warning', file=sys.stderr)"}]
     scores, flags = run_recheck(cells)
     assert scores == {"test_fails": 0.0, "test_passes": 1, "test_partial": 1.5, "test_stderr": 0.0}
-    assert "an IPython input or AST transformer was installed" in flags and "patched builtins: len" in flags
+    assert {"code": "input-transformer", "message": "an IPython input or AST transformer was installed"} in flags
+    assert {"code": "patched-builtins", "message": "patched builtins: len"} in flags
 
 
 def test_the_recheck_reports_nothing_for_a_notebook_that_exits_early():
     cells = [{"kind": "code", "grade_id": None, "points": 0, "source": "import os\nos._exit(0)"},
              {"kind": "test", "grade_id": "test_a", "points": 1, "source": "pass"}]
     assert run_recheck(cells) == ({}, [])
+
+
+def test_a_malformed_recheck_report_becomes_flags_not_a_crash():
+    lines = ['{"grade_id": "test_a", "score": 2}', "[1, 2]", "not json", '{"grade_id": ["x"], "score": 1}',
+             '{"grade_id": "test_zzz", "score": 1}', '{"grade_id": "test_b", "score": "4"}',
+             '{"grade_id": "test_a", "score": 2}', '{"refused": {"nested": 1}}',
+             '{"flags": [{"code": "trace-hook", "message": "a trace or profile hook was set"}, 7, {"code": 1}]}']
+    results, flags, finished = read_report(lines, ["test_a", "test_b", "test_c"])
+    assert results == {"test_a": 0.0, "test_b": 0.0, "test_c": None} and finished
+    assert [flag.code for flag in flags] == ["recheck-garbled", "recheck-garbled", "recheck-garbled",
+                                             "recheck-garbled", "recheck-twice", "recheck-refused", "trace-hook",
+                                             "malformed-flag", "malformed-flag"]
+
+
+def test_flags_are_records_with_a_code():
+    flag = Flag("kernel-died", "the kernel died")
+    assert Flag.from_json(flag.to_json()) == flag and str(flag) == "kernel-died: the kernel died"
+    assert Flag.from_json("a bare string").code == "malformed-flag"
+    assert len(Flag.from_json({"code": "x", "message": "m" * 10_000}).message) == MAX_MESSAGE

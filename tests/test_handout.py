@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "grader"))
 import course  # noqa: E402
 import handout  # noqa: E402
+from pipeline import Submission  # noqa: E402
 
 FIRST = "01_dataset_preparation"
 SETUP_SECONDS = 1200  # measured 130-160 s on 2 cores from a local package mirror; a cold PyPI download is ~1 GB
@@ -189,7 +190,7 @@ def test_make_handin_gives_a_zip_that_collect_takes(built, tmp_path, monkeypatch
     monkeypatch.setenv("LORA_COURSE_GRADER_DIR", str(tmp_path / "work"))
     assert course.collect(zips) == ["alice"]
     for name in course.ASSIGNMENTS:
-        assert course.submitted_notebook("alice", name).read_bytes() == \
+        assert Submission("alice", name).submitted.read_bytes() == \
                (folder / "notebooks" / name / f"{name}.ipynb").read_bytes()
 
 

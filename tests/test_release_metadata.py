@@ -11,7 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "grader"))
-import course  # noqa: E402
+import release  # noqa: E402
+
+from lora_course.nbgrader_course import ASSIGNMENTS  # noqa: E402
 
 # What ipykernel's python3 kernel reports, except `version` (the Python the release was made with).
 LANGUAGE_INFO = {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
@@ -19,12 +21,12 @@ LANGUAGE_INFO = {"codemirror_mode": {"name": "ipython", "version": 3}, "file_ext
                  "pygments_lexer": "ipython3"}
 
 
-@pytest.mark.parametrize("name", course.ASSIGNMENTS)
+@pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_release_notebook_is_saved_as_jupyterlab_would_save_it(name):
     path = REPO / "notebooks" / name / f"{name}.ipynb"
     text = path.read_text(encoding="utf-8")
     notebook = nbformat.reads(text, as_version=4)
-    assert notebook.metadata.kernelspec == course.KERNELSPEC
+    assert notebook.metadata.kernelspec == release.KERNELSPEC
     info = dict(notebook.metadata.language_info)
     version = info.pop("version", "")
     assert info == LANGUAGE_INFO, f"{name}: partial language_info, JupyterLab rewrites it: run `make release`"
@@ -48,8 +50,8 @@ def test_kernel_language_info_is_what_the_kernel_sends():
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-    assert reply["content"]["language_info"] == course.kernel_language_info()
-    assert {k: v for k, v in course.kernel_language_info().items() if k != "version"} == LANGUAGE_INFO
+    assert reply["content"]["language_info"] == release.kernel_language_info()
+    assert {k: v for k, v in release.kernel_language_info().items() if k != "version"} == LANGUAGE_INFO
 
 
 def test_save_as_jupyterlab_fills_the_metadata_and_drops_outputs(tmp_path):
@@ -59,9 +61,9 @@ def test_save_as_jupyterlab_fills_the_metadata_and_drops_outputs(tmp_path):
     notebook.cells = [nbformat.v4.new_markdown_cell("# é"), cell]
     path = tmp_path / "n.ipynb"
     nbformat.write(notebook, path)
-    course.save_as_jupyterlab(path)
+    release.save_as_jupyterlab(path)
     saved = nbformat.read(path, as_version=4)
-    assert saved.metadata.language_info == course.kernel_language_info()
-    assert saved.metadata.kernelspec == course.KERNELSPEC
+    assert saved.metadata.language_info == release.kernel_language_info()
+    assert saved.metadata.kernelspec == release.KERNELSPEC
     assert saved.cells[1].outputs == [] and saved.cells[1].execution_count is None
     assert '"# é"' in path.read_text(encoding="utf-8") and path.read_text(encoding="utf-8").endswith("}\n")
