@@ -30,7 +30,8 @@ import engine
 import gradebook
 import sandbox
 from feedback import feedback
-from intake import collect, students, submit
+from intake import BadStudentName, check_name, collect, students, submit
+from limits import memory_shortfall
 from pipeline import Submission, grade_task, task_request
 from release import fingerprint, prepare_models, registered_release, release
 
@@ -46,6 +47,10 @@ class SandboxUnavailable(RuntimeError):
                 "network and files. Install bubblewrap, or pass --unsandboxed to grade without isolation anyway.")
 
 
+class MemoryShortfall(RuntimeError):
+    """The sandbox would get less memory than grading needs: refused, so no learner loses points to this machine."""
+
+
 def autograde(student: str | None = None, assignments=ASSIGNMENTS, workers: int = 1, unsandboxed: bool = False,
               scheduler: str | None = None, force: bool = False, allow_insecure: bool = False,
               progress: bool = False) -> list[gradebook.Score]:
@@ -58,9 +63,11 @@ def autograde(student: str | None = None, assignments=ASSIGNMENTS, workers: int 
     reuses exercise 2's adapter); students run side by side."""
     if not unsandboxed and (reason := sandbox.unavailable_reason()):
         raise SandboxUnavailable(reason)
+    if not unsandboxed and (reason := memory_shortfall()):
+        raise MemoryShortfall(reason)
     gradebook.register(assignments)
     prepare_models()
-    everyone = [student] if student else students()
+    everyone = [check_name(student)] if student else students()
     # this machine's cores shared by its slots; on a cluster each worker shares its own (engine.run_task)
     threads = None if scheduler else max(1, (os.cpu_count() or 1) // max(1, workers))
     template, environment = gradebook.template(), fingerprint()
@@ -166,6 +173,14 @@ def main(argv=None) -> int:
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     assignments = [a for a in ASSIGNMENTS if a in args.only]
+    try:
+        return run(args, assignments)
+    except (SandboxUnavailable, MemoryShortfall, engine.EngineRefused, BadStudentName) as error:
+        print(error, file=sys.stderr)
+        return 2
+
+
+def run(args, assignments) -> int:
     if args.command == "release":
         release(assignments)
     elif args.command == "submit":
@@ -178,12 +193,8 @@ def main(argv=None) -> int:
         if args.command == "demo":
             student = student or "reference"
             submit(student, SOURCE_DIR, assignments)
-        try:
-            scores = autograde(student, assignments, args.workers, args.unsandboxed, args.scheduler,
-                               args.force or args.command == "demo", args.insecure, progress=True)
-        except (SandboxUnavailable, engine.EngineRefused) as error:
-            print(error, file=sys.stderr)
-            return 2
+        scores = autograde(student, assignments, args.workers, args.unsandboxed, args.scheduler,
+                           args.force or args.command == "demo", args.insecure, progress=True)
         print(table(scores))
         print(f"\ngradebook: {work_dir() / 'gradebook.db'}; grades: {work_dir() / 'grades.csv'}")
         for score in scores:
@@ -194,7 +205,7 @@ def main(argv=None) -> int:
                   sep="\n", file=sys.stderr)
             return 1
     elif args.command == "feedback":
-        for student in [args.student] if args.student else students():
+        for student in [check_name(args.student)] if args.student else students():
             feedback(student, assignments)
             print(f"feedback: {work_dir() / 'feedback' / student}")
     return 0

@@ -204,8 +204,14 @@ def write_grades_csv() -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", "assignment", "auto_score", "max_auto_score", "manual_max", "flags"])
-        writer.writerows(rows)
+        writer.writerows([as_text(cell) for cell in row] for row in rows)
     return path
+
+
+def as_text(cell: str) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula (OWASP's CSV-injection rule): flags and names
+    can hold text that came out of the sandbox."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def registered_in(gradebook, assignment: str) -> bool:

@@ -1,5 +1,6 @@
 """Submissions into the instructor folder: learners' zip files (collect) or a folder of notebooks (submit)."""
 
+import re
 import shutil
 import sys
 import zipfile
@@ -10,9 +11,24 @@ from pipeline import Submission
 
 from lora_course.nbgrader_course import ASSIGNMENTS, work_dir
 
+STUDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")  # a folder name, a gradebook id and a grades.csv cell
+NAME_RULE = ("a student name is 1-64 letters, digits and . _ @ + -, starting with a letter or a digit "
+             "(no spaces, commas, quotes, slashes or glob characters)")
+
+
+class BadStudentName(ValueError):
+    pass
+
+
+def check_name(student: str) -> str:
+    if not STUDENT.fullmatch(student):
+        raise BadStudentName(f"{student!r}: {NAME_RULE}")
+    return student
+
 
 def submit(student: str, source: Path, assignments=ASSIGNMENTS) -> None:
     """Place a learner's notebooks where nbgrader expects submissions (what `nbgrader collect` would do)."""
+    check_name(student)
     for assignment in assignments:
         target = Submission(student, assignment)
         shutil.rmtree(target.folder("submitted"), ignore_errors=True)
@@ -28,6 +44,9 @@ def collect(folder: Path, assignments=ASSIGNMENTS) -> list[str]:
     collected, most = [], limits().notebook_mb << 20
     for archive in sorted(Path(folder).glob("*.zip")):
         student = archive.stem
+        if not STUDENT.fullmatch(student):
+            print(f"skipped {archive.name}: {NAME_RULE}; rename the zip to <student>.zip", file=sys.stderr)
+            continue
         try:
             with zipfile.ZipFile(archive) as zipped:
                 members = {Path(info.filename).name: info for info in zipped.infolist() if not info.is_dir()}
@@ -48,4 +67,8 @@ def collect(folder: Path, assignments=ASSIGNMENTS) -> list[str]:
 def students() -> list[str]:
     """Everyone with a folder under submitted/ (what `collect` or `submit` put there)."""
     folder = work_dir() / "submitted"
-    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
+    for name in names:
+        if not STUDENT.fullmatch(name):
+            print(f"not graded: submitted/{name!r}: {NAME_RULE}", file=sys.stderr)
+    return [name for name in names if STUDENT.fullmatch(name)]

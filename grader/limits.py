@@ -6,6 +6,7 @@ process that applies them (a grading task, the sandbox's kernel launcher), so a 
 """
 
 import os
+import resource
 from dataclasses import dataclass
 
 from lora_course.nbgrader_course import CELL_TIMEOUT_SECONDS
@@ -27,3 +28,21 @@ class Limits:
 def limits() -> Limits:
     return Limits(notebook_seconds=int(os.environ.get("LORA_COURSE_NOTEBOOK_SECONDS", Limits.notebook_seconds)),
                   sandbox_memory_gb=float(os.environ.get("LORA_COURSE_SANDBOX_MEMORY_GB", Limits.sandbox_memory_gb)))
+
+
+def within_hard_limit(kind: int, value: int) -> int:
+    """`value`, or this process's hard limit of that kind where it is lower: setrlimit cannot raise a hard limit
+    (an instructor's shell may have one), and a traceback from a child's preexec_fn says nothing useful."""
+    hard = resource.getrlimit(kind)[1]
+    return value if hard == resource.RLIM_INFINITY else min(value, hard)
+
+
+def memory_shortfall() -> str | None:
+    """Why the sandbox would get less memory than the limit says (a lower hard RLIMIT_AS here), or None."""
+    wanted = int(limits().sandbox_memory_gb * (1 << 30))
+    if within_hard_limit(resource.RLIMIT_AS, wanted) < wanted:
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1] / (1 << 30)
+        return (f"this shell's hard address-space limit (`ulimit -Hv`) is {hard:.1f} GB, below the sandbox's "
+                f"{limits().sandbox_memory_gb:g} GB per process, so training notebooks would run out of memory. "
+                f"Grade from a shell without that limit, or set LORA_COURSE_SANDBOX_MEMORY_GB={hard:.1f} to accept it")
+    return None

@@ -27,6 +27,9 @@ c.CourseDirectory.root = str(nbgrader_course.work_dir())
 c.Exchange.root = str(nbgrader_course.exchange_dir())
 # Feedback names each failed check and its hint, never the hidden tests' code (feedback.py).
 c.GenerateFeedback.preprocessors = [GetGrades, HideTestCode, CSSHTMLHeaderPreprocessor]
+# Learner output is shown, never run: HTML outputs are cleaned and scripts left out, in the formgrader and in
+# feedback (pipeline.tame_outputs already turned them into text in each executed notebook).
+c.HTMLExporter.sanitize_html = True
 c.CourseDirectory.source_directory = str(nbgrader_course.SOURCE_DIR)
 c.CourseDirectory.release_directory = str(nbgrader_course.release_dir())
 # What running a notebook leaves next to it never belongs in a release or a submission copy.

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 import sandbox
 from feedback import HIDDEN
 from flags import MAX_MESSAGE, Flag
-from limits import limits
+from limits import limits, memory_shortfall
 from release import nbgrader, released_notebook
 
 from lora_course.nbgrader_course import ASSIGNMENTS, COURSE_ID, GRADER_DIR_ENV, work_dir
@@ -90,6 +91,8 @@ def grade_task(request: dict) -> dict:
     flags = submission_problems(submission, Path(request["release"]))
     if unsandboxed:
         flags.append(Flag("unsandboxed", "graded without the sandbox (--unsandboxed)"))
+    elif shortfall := memory_shortfall():  # a cluster's worker with a lower hard limit than this machine's
+        flags.append(Flag("memory-shortfall", shortfall))
 
     def finish() -> dict:
         result["flags"] = [flag.to_json() for flag in flags]
@@ -105,12 +108,17 @@ def grade_task(request: dict) -> dict:
         result["timings"]["prepare"] = time.perf_counter() - started
         phase = time.perf_counter()
         done = run_nbgrader_autograde(submission, Path(private), threads, unsandboxed)
+        copy_back(Path(private) / sandbox.SCRATCH, submission.folder("autograded"))
         result["timings"]["kernel"] = time.perf_counter() - phase
         try:
             result["kernel"], result["comments"] = kernel_results(f"sqlite:///{private_gradebook}", submission)
         except Exception:  # noqa: BLE001 - no submission row: nbgrader failed before grading
             flags.append(Flag("nbgrader-failed", f"nbgrader could not grade it: {(done.stderr or '')[-300:].strip()}"))
             return finish()
+    if submission.autograded.is_symlink() or (submission.autograded.exists() and not submission.autograded.is_file()):
+        flags.append(Flag("notebook-replaced", "the executed notebook's path holds a link or a special file: "
+                                               "not read, removed"))
+        submission.autograded.unlink()
     flags += kernel_run_problems(submission, done)
     if submission.autograded.exists():
         result["slowest_cells"] = slowest_cells(submission.autograded)
@@ -125,6 +133,30 @@ def grade_task(request: dict) -> dict:
     return finish()
 
 
+def copy_back(scratch: Path, folder: Path) -> None:
+    """What the sandboxed kernel wrote (its scratch folder) into the submission's autograded folder, where the same
+    student's next exercise reads it: folders and regular files only, never a link or a special file, and never over
+    what nbgrader wrote (the executed notebook)."""
+    if not scratch.is_dir() or not folder.is_dir():  # unsandboxed, or nbgrader removed a failed run's folder
+        return
+    for root, folders, files in os.walk(scratch):
+        target = folder / Path(root).relative_to(scratch)
+        for name in folders:
+            if not (Path(root) / name).is_symlink() and not (target / name).exists():
+                (target / name).mkdir()
+        for name in files:
+            source, destination = Path(root) / name, target / name
+            if destination.exists() or destination.is_symlink() or not stat.S_ISREG(source.lstat().st_mode):
+                continue
+            try:
+                with open(os.open(source, os.O_RDONLY | os.O_NOFOLLOW), "rb") as reading, \
+                        open(os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644),
+                             "wb") as writing:
+                    shutil.copyfileobj(reading, writing)
+            except OSError:  # a name that is a folder on one side and a file on the other: not copied
+                continue
+
+
 def kernel_run_problems(submission: Submission, done: subprocess.CompletedProcess) -> list[Flag]:
     """What went wrong in nbgrader's run, read from its exit and the executed notebook (cut if it floods)."""
     stderr, problems = done.stderr or "", []
@@ -132,7 +164,7 @@ def kernel_run_problems(submission: Submission, done: subprocess.CompletedProces
         problems.append(Flag("notebook-timeout",
                              f"the notebook ran past {limits().notebook_seconds} s and was stopped"))
     if submission.autograded.exists():
-        return problems + cap_outputs(submission.autograded)
+        return problems + tame_outputs(submission.autograded)
     if re.search(r"DeadKernel|Kernel died", stderr):
         problems.append(Flag("kernel-died", "the kernel died (os._exit, a crash, or the memory cap): "
                                             "no executed notebook"))
@@ -172,24 +204,40 @@ def slowest_cells(executed: Path, count: int = 5) -> list[dict]:
     return sorted(cells, key=lambda c: -c["seconds"])[:count]
 
 
-def cap_outputs(path: Path) -> list[Flag]:
-    """Cut any output over the limit in the executed notebook (nbgrader limits lines, not characters), so the
-    formgrader, feedback and the gradebook's readers never load a flood."""
+ACTIVE = ("text/html", "application/javascript", "text/javascript", "image/svg+xml", "text/markdown")
+HTML_TAG = re.compile(r"<\s*[A-Za-z!/?]")
+
+
+def tame_outputs(path: Path) -> list[Flag]:
+    """Make the executed notebook safe for the instructor's browser and every reader after it, in one rewrite:
+    outputs over the size limit are cut (nbgrader limits lines, not characters); outputs that a browser would run
+    or render as HTML (HTML, JavaScript, SVG, Markdown) become text; HTML tags in Markdown cells (the written
+    answers) are shown, not rendered; raw cells lose the format that would paste them into the page verbatim."""
     import nbformat
 
     most = limits().output_kb << 10
-    if path.stat().st_size <= most:
-        return []
-    notebook, cut = nbformat.read(path, 4), 0
+    notebook, cut, changed = nbformat.read(path, 4), 0, False
     for cell in notebook.cells:
+        if cell.cell_type == "markdown" and HTML_TAG.search(cell.source):
+            cell.source, changed = cell.source.replace("<", "&lt;"), True
+        elif cell.cell_type == "raw" and {"format", "raw_mimetype"} & set(cell.metadata):
+            cell.metadata.pop("format", None), cell.metadata.pop("raw_mimetype", None)
+            changed = True
         for output in cell.get("outputs", []):
-            for holder, key in [(output, "text"), *[(output.get("data", {}), mime) for mime in output.get("data", {})]]:
+            data = output.get("data", {})
+            if active := [mime for mime in ACTIVE if mime in data]:
+                text = next(data[mime] for mime in ("text/markdown", "text/plain", *active) if mime in data)
+                for mime in active:
+                    del data[mime]
+                data["text/plain"], changed = text, True
+            for holder, key in [(output, "text"), *[(data, mime) for mime in data]]:
                 value = holder.get(key)
                 if isinstance(value, str) and len(value) > most:
                     cut += len(value)
                     holder[key] = value[:most] + f"\n[... output cut by the grader: {len(value):,} characters]"
-    path.chmod(0o644)
-    nbformat.write(notebook, path)
+    if changed or cut:
+        path.chmod(0o644)
+        nbformat.write(notebook, path)
     return [Flag("output-cut", f"{cut / 1e6:.1f} MB over the {limits().output_kb} KB limit per output")] if cut else []
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import engine
-from limits import limits
+from limits import limits, within_hard_limit
 
 from lora_course.nbgrader_course import RELEASE_DIR_ENV, SOURCE_DIR, release_dir, work_dir
 
@@ -38,7 +38,9 @@ def limit_own_memory() -> None:
     """A soft cap: a kernel that floods output makes nbgrader fail (flagged), not the grading machine."""
     import resource
 
-    resource.setrlimit(resource.RLIMIT_AS, (limits().nbgrader_memory_gb << 30, resource.RLIM_INFINITY))
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    resource.setrlimit(resource.RLIMIT_AS, (within_hard_limit(resource.RLIMIT_AS, limits().nbgrader_memory_gb << 30),
+                                            hard))
 
 
 def release(assignments) -> None:

@@ -21,11 +21,12 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from limits import limits
+from limits import limits, within_hard_limit
 
 GRADER = Path(__file__).resolve().parent
 REPO = GRADER.parent
 NOBODY = 65534
+SCRATCH = "scratch"            # what the kernel writes, in the same private folder: PRIVATE_PREFIX*/scratch
 RUNTIME = "runtime"            # pipeline.py's private folder for one nbgrader run: PRIVATE_PREFIX*/runtime
 PRIVATE_PREFIX = "lora-grade-"
 
@@ -67,8 +68,11 @@ def environment(threads: int) -> dict[str, str]:
             **{name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
 
 
-def command(argv: list[str], work: Path | None, readable=(), writable=(), threads: int | None = None) -> list[str]:
-    """The bwrap command line that runs argv in `work` (read-write), seeing only the allow-list and `readable`."""
+def command(argv: list[str], work: Path | None, readable=(), writable=(), locked=(), work_from: Path | None = None,
+            threads: int | None = None) -> list[str]:
+    """The bwrap command line that runs argv in `work` (read-write), seeing only the allow-list and `readable`.
+    `work_from`: the folder that appears at `work` inside (writes land there; default `work` itself). `locked`
+    files of `work` are shown read-only on top and cannot be removed or replaced (each is a mount point)."""
     threads = threads or int(os.environ.get("LORA_COURSE_SANDBOX_THREADS", os.cpu_count() or 1))
     bwrap = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
              "--die-with-parent", "--clearenv", "--dev", "/dev", "--proc", "/proc",
@@ -79,7 +83,9 @@ def command(argv: list[str], work: Path | None, readable=(), writable=(), thread
     for path in read_only:
         bwrap += ["--ro-bind", str(path), str(path)]
     for path in read_write:
-        bwrap += ["--bind", str(path), str(path)]
+        bwrap += ["--bind", str(work_from if path == work and work_from else path), str(path)]
+    for path in locked:
+        bwrap += ["--ro-bind", str(path), str(path)]
     # bubblewrap creates the folders above a mount point for root only (0700): let the sandbox's user pass through.
     mounted = read_only + read_write
     above = {parent for path in mounted for parent in path.parents
@@ -123,6 +129,7 @@ def limit_resources() -> None:
     memory = int(caps.sandbox_memory_gb * (1 << 30))
     for limit, value in ((resource.RLIMIT_AS, memory), (resource.RLIMIT_FSIZE, caps.file_mb << 20),
                          (resource.RLIMIT_NPROC, caps.processes), (resource.RLIMIT_CORE, 0)):
+        value = within_hard_limit(limit, value)
         resource.setrlimit(limit, (value, value))
 
 
@@ -143,13 +150,21 @@ def run_kernel(args: list[str]) -> None:
     if connection.parent.name != RUNTIME or not connection.parent.parent.name.startswith(PRIVATE_PREFIX):
         sys.exit(f"refusing to start a sandboxed kernel whose connection file is not in a private runtime folder: "
                  f"{connection}")
-    work = Path.cwd()
-    open_to_sandbox(work, connection.parent)
+    work, scratch = Path.cwd(), connection.parent.parent / SCRATCH
+    # Learner code writes into a private folder shown at the notebook's own path. nbgrader, outside, writes the
+    # executed notebook there and then chmods every file in it, following links: a link to a host file would be
+    # followed. pipeline.copy_back takes only regular files from the scratch folder once the kernel is gone.
+    notebooks = [path for path in work.glob("*.ipynb") if path.is_file() and not path.is_symlink()]
+    scratch.mkdir(exist_ok=True)
+    for notebook in notebooks:
+        (scratch / notebook.name).touch()  # mount points for the notebooks, shown read-only on top
+    open_to_sandbox(scratch, connection.parent)
     if os.geteuid() == 0:
         os.chown(connection, NOBODY, NOBODY)
     limit_resources()
     argv = [sys.executable, "-m", "ipykernel_launcher", *args]
-    os.execvp("bwrap", command(argv, work, readable=[work.parent], writable=[connection.parent]))
+    os.execvp("bwrap", command(argv, work, readable=[work.parent], writable=[connection.parent], locked=notebooks,
+                               work_from=scratch))
 
 
 def main(argv=None) -> int:

@@ -4,9 +4,12 @@ earns 0 points: any point it gets is over-scored. Next to them sit an honest ful
 whose scores must not move whatever their classmates do.
 """
 
+import html
 import json
 import os
+import re
 import socket
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -104,6 +107,30 @@ try:
 except Exception as error:
     print("GC", error)
 """,
+    "notebook_symlink": """
+import os
+name = "01_dataset_preparation.ipynb"  # nbgrader, outside the sandbox, writes the executed notebook back here
+os.symlink("{grader}/gradebook.db", "gradebook-link")  # nbgrader chmods every file it finds here, following links
+for how in ("remove", "replace"):
+    try:
+        if how == "remove":
+            os.remove(name)
+            os.symlink("../../../escaped.ipynb", name)
+        else:
+            os.symlink("../../../escaped.ipynb", "link.ipynb")
+            os.replace("link.ipynb", name)
+        print("REPLACED", how)
+    except OSError as error:
+        print("LOCKED", how, type(error).__name__)
+""",
+    "script_output": """
+from IPython.display import HTML, Javascript, Markdown, display
+display(HTML("<script>document.title = 'owned'</script>"), Javascript("document.title = 'owned'"),
+        Markdown("<script>document.title = 'owned'</script>"))
+""",
+    "hidden_test_echo": """
+get_ipython().events.register("post_run_cell", lambda result: print(result.info.raw_cell))
+""",
     "missing_data_file": """
 import json
 examples = [json.loads(line) for line in open("my_examples.jsonl", encoding="utf-8")]
@@ -193,6 +220,7 @@ def graded_class(tmp_path_factory, listener):
     write_submission("not_json", text="this is not a notebook {")
     (grader / "submitted" / "no_notebook" / NOTEBOOK).mkdir(parents=True)
     everyone = {s.student: s for s in course.autograde(None, [NOTEBOOK], workers=2)}
+    course.feedback("hidden_test_echo", [NOTEBOOK])
     yield {"alone": alone, "class": everyone, "grader": grader, "connections": connections,
            "reference_files": reference_files}
     for key, value in saved.items():
@@ -234,6 +262,27 @@ def test_the_sandbox_hides_the_instructor_and_the_network(graded_class):
     assert "WROTE" not in executed_text(grader, "neighbour_write")
     assert executed_text(grader, "neighbour_write").count("DENIED") == 3
     assert not (grader / "autograded" / "reference_copy.txt").exists()
+    # the notebook nbgrader writes back cannot be swapped for a link out of the student's folder
+    assert executed_text(grader, "notebook_symlink").count("LOCKED") == 2
+    assert not list(grader.rglob("escaped.ipynb"))
+    assert stat.S_IMODE((grader / "gradebook.db").stat().st_mode) != 0o444  # not chmodded through the link
+    assert not list(grader.rglob("gradebook-link"))
+
+
+def test_learner_output_is_shown_as_text_and_feedback_quotes_no_hidden_test(graded_class):
+    grader = graded_class["grader"]
+    executed = nbformat.read(grader / "autograded" / "script_output" / NOTEBOOK / f"{NOTEBOOK}.ipynb", 4)
+    shown = {mime for cell in executed.cells for output in cell.get("outputs", []) for mime in output.get("data", {})}
+    assert not shown & {"text/html", "application/javascript", "text/markdown"}, shown
+    echoed = executed_text(grader, "hidden_test_echo")  # the echo hook ran in the kernel: test sources were printed
+    source = nbformat.read(REPO / "solutions" / NOTEBOOK / f"{NOTEBOOK}.ipynb", 4)
+    hidden = {line.strip() for cell in source.cells
+              for region in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, re.S)
+              for line in region.splitlines() if len(line.strip()) >= 10}
+    feedback = html.unescape((grader / "feedback" / "hidden_test_echo" / NOTEBOOK / f"{NOTEBOOK}.html").read_text())
+    assert hidden and "get_ipython" in echoed
+    assert not [line for line in hidden if line in feedback], "hidden test lines in feedback"
+    assert "[a line of a hidden test: not shown]" in feedback
 
 
 def test_each_trick_is_flagged_for_the_instructor(graded_class):

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "grader"))
@@ -16,7 +17,9 @@ import course  # noqa: E402
 import sandbox  # noqa: E402
 from feedback import HideTestCode  # noqa: E402
 from flags import MAX_MESSAGE, Flag  # noqa: E402
-from pipeline import Submission, read_report  # noqa: E402
+from gradebook import as_text  # noqa: E402
+from intake import BadStudentName, check_name  # noqa: E402
+from pipeline import Submission, read_report, tame_outputs  # noqa: E402
 
 NOTEBOOK = "01_dataset_preparation"
 
@@ -30,11 +33,38 @@ def test_collect_takes_only_the_assignment_notebooks_out_of_each_zip(tmp_path, m
         archive.writestr("../../escape.txt", "outside")
         archive.writestr(f"../{NOTEBOOK}.py", "not a notebook")
     (zips / "bob.zip").write_text("not a zip")
+    for bad in ("=cmd|calc", "a,b", "*", "..", "new\nline", "x" * 65):
+        with zipfile.ZipFile(zips / f"{bad}.zip", "w") as archive:
+            archive.writestr(f"{NOTEBOOK}/{NOTEBOOK}.ipynb", "{}")
     assert course.collect(zips, [NOTEBOOK]) == ["alice"]
     assert Submission("alice", NOTEBOOK).submitted.read_text() == "{}"
     written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    assert written == [Path("work/submitted/alice") / NOTEBOOK / f"{NOTEBOOK}.ipynb", Path("zips/alice.zip"),
-                       Path("zips/bob.zip")]
+    assert [path for path in written if not path.is_relative_to("zips")] == \
+        [Path("work/submitted/alice") / NOTEBOOK / f"{NOTEBOOK}.ipynb"]
+
+
+def test_student_names_are_checked_where_they_enter():
+    for good in ("alice", "a.b-c_d", "ada@uni.edu", "x" * 64):
+        assert check_name(good) == good
+    for bad in ("=HYPERLINK(1)", "-x", "a b", "a,b", "a*", "..", ".hidden", "a/b", "x" * 65, ""):
+        with pytest.raises(BadStudentName, match="letters, digits"):
+            check_name(bad)
+
+
+def test_grades_csv_cells_are_never_formulas():
+    assert [as_text(cell) for cell in ("=HYPERLINK(\"x\")", "+1", "-1", "@SUM(A1)", "\tx", "ok", "10")] == \
+        ["'=HYPERLINK(\"x\")", "'+1", "'-1", "'@SUM(A1)", "'\tx", "ok", "10"]
+    assert Flag.from_json({"code": "=HYPERLINK(1)", "message": "m"}).code == "malformed-flag"
+
+
+def test_a_lower_hard_memory_limit_is_refused_with_a_message_not_a_traceback():
+    probe = (f"import resource, sys; sys.path.insert(0, {str(REPO / 'grader')!r})\n"
+             "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+             "import limits, sandbox, release\n"
+             "sandbox.limit_resources(); release.limit_own_memory()\n"
+             "print(resource.getrlimit(resource.RLIMIT_AS)[1] >> 30, limits.memory_shortfall())\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("4 this shell's hard address-space limit"), done.stderr
 
 
 def test_the_sandbox_sees_no_network_no_instructor_files_and_runs_as_nobody(tmp_path):
@@ -82,9 +112,39 @@ def test_feedback_names_the_failed_check_and_its_hint_but_not_the_hidden_code():
         metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "test_f", "points": 2}})
     cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="f must square",
                                            traceback=["----> 3 assert f(2) == 4, 'f must square'"])]
-    cell, _ = HideTestCode().preprocess_cell(cell, {}, 0)
+    leak = nbformat.v4.new_code_cell("print(get_ipython().user_ns['In'][-2])")  # learner code quoting the test
+    quoted = "assert f(2) == 4, 'f must square'"
+    leak.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"mine\n{quoted}\n"),
+                    nbformat.v4.new_output("display_data", data={"text/plain": f"x = {quoted}"})]
+    notebook, _ = HideTestCode().preprocess(nbformat.v4.new_notebook(cells=[leak, cell]), {})
+    leak, cell = notebook.cells
     assert "f(2)" not in cell.source and "assert f(1) == 1" in cell.source
     assert cell.outputs[0].traceback == ["test_f failed: AssertionError: f must square"]
+    assert leak.outputs[0].text == "mine\n[a line of a hidden test: not shown]\n"
+    assert leak.outputs[1].data["text/plain"] == "[a line of a hidden test: not shown]"
+
+
+def test_executed_notebooks_show_learner_html_and_scripts_as_text(tmp_path):
+    """What the formgrader and feedback render: no learner HTML, script or SVG runs in the instructor's browser."""
+    from nbconvert import HTMLExporter
+
+    payload = "<script>alert('grader')</script>"
+    answer = nbformat.v4.new_markdown_cell(f"My answer {payload} <img src=x onerror=alert(1)>")
+    raw = nbformat.v4.new_raw_cell(payload, metadata={"raw_mimetype": "text/html"})
+    code = nbformat.v4.new_code_cell("display(...)")
+    code.outputs = [nbformat.v4.new_output("display_data", data={"text/html": payload, "text/plain": "<HTML>"}),
+                    nbformat.v4.new_output("display_data", data={"application/javascript": "alert('js')"}),
+                    nbformat.v4.new_output("display_data", data={"text/markdown": f"# report {payload}"}),
+                    nbformat.v4.new_output("display_data", data={"image/svg+xml": f"<svg>{payload}</svg>"}),
+                    nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="})]
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[answer, raw, code]), path)
+    assert tame_outputs(path) == []
+    tamed = nbformat.read(path, 4)
+    assert [sorted(output.data) for output in tamed.cells[2].outputs] == [["text/plain"]] * 4 + [["image/png"]]
+    assert tamed.cells[2].outputs[2].data["text/plain"] == f"# report {payload}"  # the report, as text
+    html, _ = HTMLExporter(template_name="classic").from_filename(str(path))
+    assert "alert(" in html and "<script>alert" not in html and "<img src=x" not in html and "<svg>" not in html
 
 
 def run_recheck(cells: list[dict]) -> tuple[dict, list]:
