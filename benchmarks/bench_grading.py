@@ -133,7 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=6, help="class size for the slots comparison (default 6)")
     parser.add_argument("--class-only", nargs="+", default=["01_dataset_preparation"], choices=ASSIGNMENTS,
-                        metavar="ASSIGNMENT", help="the class's notebooks (default 01; all five takes hours)")
+                        metavar="ASSIGNMENT",
+                        help="the class's notebooks (default 01; all five for 2 students: ~33 min on 2 cores)")
     parser.add_argument("--skip-single", action="store_true", help="skip plain vs graded for one student")
     args = parser.parse_args()
     per_student = None if args.skip_single else single_student(list(ASSIGNMENTS))
