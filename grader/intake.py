@@ -44,8 +44,10 @@ def collect(folder: Path, assignments=ASSIGNMENTS) -> list[str]:
     collected, most = [], limits().notebook_mb << 20
     for archive in sorted(Path(folder).glob("*.zip")):
         student = archive.stem
-        if not STUDENT.fullmatch(student):
-            print(f"skipped {archive.name}: {NAME_RULE}; rename the zip to <student>.zip", file=sys.stderr)
+        try:
+            check_name(student)
+        except BadStudentName as error:
+            print(f"skipped {archive.name}: {error}; rename the zip to <student>.zip", file=sys.stderr)
             continue
         try:
             with zipfile.ZipFile(archive) as zipped:
@@ -68,7 +70,7 @@ def students() -> list[str]:
     """Everyone with a folder under submitted/ (what `collect` or `submit` put there)."""
     folder = work_dir() / "submitted"
     names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
-    for name in names:
-        if not STUDENT.fullmatch(name):
-            print(f"not graded: submitted/{name!r}: {NAME_RULE}", file=sys.stderr)
-    return [name for name in names if STUDENT.fullmatch(name)]
+    valid = [name for name in names if STUDENT.fullmatch(name)]
+    for name in sorted(set(names) - set(valid)):
+        print(f"not graded: submitted/{name!r}: {NAME_RULE}", file=sys.stderr)
+    return valid
