@@ -14,8 +14,8 @@
     ... --only 01_dataset_preparation               # any command, for some of the assignments
 
 One module per stage: release.py (the release, the base models, the fingerprint), intake.py (collect, submit),
-engine.py (one Dask task per submission), pipeline.py (a submission graded on its worker: sandbox.py, then
-recheck.py), gradebook.py (the instructor's process records each result), feedback.py; limits.py holds every
+engine.py (one Dask task per submission), pipeline.py (a submission graded on its worker: sandbox.py, then the
+re-check of verdict.py), gradebook.py (the instructor's process records each result), feedback.py; limits.py holds every
 limit, flags.py the flags' type. This file is the command line and the class-level autograde.
 """
 

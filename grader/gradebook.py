@@ -104,8 +104,9 @@ def record_result(result: dict) -> Score:
         if again is None:
             flags.append(Flag("recheck-unreached", f"{grade_id}: the re-check never reached this test"))
         elif kernel and again != kernel_score:
+            why = result.get("recheck_failures", {}).get(grade_id)
             flags.append(Flag("recheck-differs", f"{grade_id}: {kernel_score:g} points in the learner's kernel, "
-                                                 f"{again:g} when re-checked"))
+                                                 f"{again:g} when re-checked" + (f" ({why})" if why else "")))
         final[grade_id] = min(kernel_score, again or 0.0)
     with opened() as gradebook:
         notebook = write_submission(gradebook, submission, final, kernel, result["comments"], bool(flags))

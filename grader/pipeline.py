@@ -6,22 +6,20 @@ JSON (`grade_task`); only the instructor's process writes the course gradebook (
 """
 
 import hashlib
-import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sandbox
+import verdict
 from feedback import HIDDEN
-from flags import MAX_MESSAGE, Flag
+from flags import Flag
 from limits import limits, memory_shortfall
 from release import nbgrader, released_notebook
 
@@ -124,7 +122,9 @@ def grade_task(request: dict) -> dict:
         result["slowest_cells"] = slowest_cells(submission.autograded)
         if any(result["kernel"].get(grade_id) for grade_id in tests):
             phase = time.perf_counter()
-            result["rechecked"], recheck_flags = recheck(submission, tests, threads, unsandboxed)
+            release = released_notebook(submission.assignment, Path(request["release"]))
+            result["rechecked"], result["recheck_failures"], recheck_flags = verdict.recheck(
+                submission, tests, release, threads, unsandboxed)
             result["timings"]["recheck"] = time.perf_counter() - phase
             flags += recheck_flags
         # else: no point to verify: the lower of the two scores is 0 whatever the re-check says
@@ -296,75 +296,3 @@ def run_nbgrader_autograde(submission: Submission, private: Path, threads: int,
         return nbgrader(*args, env=env, timeout=limits().notebook_seconds)
     except subprocess.TimeoutExpired as stopped:
         return subprocess.CompletedProcess(stopped.cmd, -9, "", str(stopped.stderr or ""))
-
-
-def recheck(submission: Submission, points: dict[str, float], threads: int,
-            unsandboxed: bool) -> tuple[dict, list[Flag]]:
-    """Run the autograded notebook's cells again in a fresh process (recheck.py) in a fresh copy of the folder.
-
-    Returns {grade_id: score or None if never reached} for every auto-graded test, and the flags it raised."""
-    import nbformat
-
-    cells = []
-    for cell in nbformat.read(submission.autograded, 4).cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code":
-            kind = "test" if grade_id in points else "code"
-            cells.append({"kind": kind, "grade_id": grade_id, "points": points.get(grade_id, 0), "source": cell.source})
-    token = secrets.token_hex(16)
-    request = json.dumps({"token": token, "cells": cells})
-    copy = submission.folder("rechecked")
-    shutil.rmtree(copy, ignore_errors=True)
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(submission.folder("submitted"), copy, symlinks=True)
-    argv = [sys.executable, str(GRADER / "recheck.py")]
-    if not unsandboxed:
-        sandbox.open_to_sandbox(copy)
-        argv = sandbox.command(argv, copy, readable=[copy.parent, GRADER / "recheck.py"], threads=threads)
-    flags, code, seconds = [], None, limits().notebook_seconds
-    # Its output goes to a file, which the sandbox's file-size cap bounds: learner code can write to that channel too.
-    with tempfile.TemporaryFile("w+", errors="replace") as stdout, tempfile.TemporaryFile("w+b") as stderr:
-        try:
-            code = subprocess.run(argv, input=request.encode(), stdout=stdout, stderr=stderr, cwd=copy,
-                                  timeout=seconds, preexec_fn=None if unsandboxed else sandbox.limit_resources
-                                  ).returncode
-        except subprocess.TimeoutExpired:
-            flags.append(Flag("recheck-timeout", f"the re-check ran past {seconds} s and was stopped"))
-        stdout.seek(0)
-        lines = [line.rstrip("\n") for line in stdout if line.startswith(token + " ")]
-        stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 200))
-        error = stderr.read().decode(errors="replace").strip()
-    results, report_flags, finished = read_report([line[len(token) + 1:] for line in lines],
-                                                  [cell["grade_id"] for cell in cells if cell["kind"] == "test"])
-    flags += report_flags
-    if not finished and code is not None:
-        flags.append(Flag("recheck-stopped", f"the re-check stopped early (exit code {code}): sys.exit, os._exit or "
-                                             "a crash in learner code" + (f" ({error})" if error else "")))
-    return results, flags
-
-
-def read_report(lines: list[str], tests: list[str]) -> tuple[dict, list[Flag], bool]:
-    """The re-check's report lines (token removed) -> ({test: score, None if never reported}, flags, finished).
-    Whatever a line holds, it becomes a score, a flag or nothing: a malformed report never stops the class."""
-    results, flags, finished = dict.fromkeys(tests), [], False
-    for line in lines:
-        try:
-            payload = json.loads(line)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            flags.append(Flag("recheck-garbled", "a garbled line in the re-check's report"))
-        elif "refused" in payload:
-            flags.append(Flag("recheck-refused", str(payload["refused"])[:MAX_MESSAGE]))
-        elif isinstance(payload.get("flags"), list):
-            flags += [Flag.from_json(flag) for flag in payload["flags"]]
-            finished = True
-        elif not isinstance(grade_id := payload.get("grade_id"), str) or grade_id not in results:
-            flags.append(Flag("recheck-garbled", f"the re-check reported an unknown test {str(grade_id)[:80]!r}"))
-        elif results[grade_id] is None:
-            score = payload.get("score")
-            results[grade_id] = float(score) if type(score) in (int, float) else 0.0
-        else:
-            flags.append(Flag("recheck-twice", f"the re-check reported {grade_id} twice"))
-            results[grade_id] = 0.0
-    return results, flags, finished

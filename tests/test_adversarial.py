@@ -54,7 +54,7 @@ db.commit()
 import glob
 found = [p for pattern in ("{repo}/solutions/*/*.ipynb", "{repo}/.git/HEAD", "{grader}/gradebook.db",
                            "{grader}/submitted/*/*/*.ipynb", "{grader}/autograded/*/*/*.ipynb",
-                           "{grader}/rechecked/*/*/*.ipynb", "/root/*")
+                           "{grader}/rechecked/*/*/*.ipynb", "{repo}/grader/hidden_tests/*.py", "/root/*")
          for p in glob.glob(pattern) if "/snoop/" not in p]
 print("SNOOPED", found)
 """,
@@ -131,6 +131,56 @@ display(HTML("<script>document.title = 'owned'</script>"), Javascript("document.
     "hidden_test_echo": """
 get_ipython().events.register("post_run_cell", lambda result: print(result.info.raw_cell))
 """,
+    "always_equal": """
+class Anything:
+    def __eq__(self, other):
+        return True
+    def __iter__(self):
+        return iter(["line 2: x", "line 4: y"])
+def validate_dataset(path):
+    return Anything()
+""",
+    "caller_frame": """
+import sys
+def validate_dataset(path):
+    frame = sys._getframe(1)
+    while frame is not None:  # the expected values of whoever called: nbgrader's test cell, or a harness
+        for name in ("want", "expected", "_expected", "expected_lines"):
+            if name in frame.f_locals:
+                return [f"line {{n}}: found" for n in frame.f_locals[name]]
+        frame = frame.f_back
+    return []
+""",
+    "rebound_helpers": """
+import re, lora_course.grading, lora_course.data
+real_findall = re.findall
+re.findall = lambda pattern, text, flags=0: ["2", "4"] if "line" in pattern else real_findall(pattern, text, flags)
+lora_course.grading.forbid = lambda *names: __import__("contextlib").nullcontext()
+lora_course.data.validate_file = lambda *a, **k: type("Report", (), {{"ok": True, "warnings": [], "examples": []}})()
+def validate_dataset(path):
+    return []
+""",
+    "patched_harness": """
+import os, sys
+frame = sys._getframe()
+while frame is not None and "answer" not in frame.f_globals:  # up to the re-check's learner-side server
+    frame = frame.f_back
+if frame is not None:  # make it answer [] to everything
+    frame.f_globals["answer"] = lambda request, namespace, models: {{"id": request.get("id"), "value": []}}
+    frame.f_globals["plain"] = lambda value, depth=0: []
+for fd in range(3, 12):  # forged replies on every descriptor
+    try:
+        os.write(fd, b'{{"id": 1, "value": []}}\\n{{"id": 2, "value": ["line 2: x"]}}\\n')
+    except OSError:
+        pass
+""",
+    "formula_error": """
+class Formula(Exception):
+    def __str__(self):
+        return '=HYPERLINK("http://evil.example","click")'
+def validate_dataset(path):
+    raise Formula()
+""",
     "missing_data_file": """
 import json
 examples = [json.loads(line) for line in open("my_examples.jsonl", encoding="utf-8")]
@@ -138,8 +188,8 @@ examples = [json.loads(line) for line in open("my_examples.jsonl", encoding="utf
 }
 # Attacks on the file rather than on the code.
 EDITS = ("edited_tests", "deleted_tests", "not_json", "no_notebook")
-# Tricks added to an honest full solution: the re-check runs (the kernel gave points), undoes and flags them, and
-# the honest work keeps its points.
+# Tricks added to an honest full solution: they change nothing the hidden tests decide, so the honest work keeps
+# its points in both runs.
 TRICKS = {
     "honest_trace_hook": "import sys\nsys.settrace(lambda frame, event, arg: None)\n",
     "honest_patched_builtin": "import builtins\n_all = all\nbuiltins.all = lambda items: _all(items)\n",
@@ -288,11 +338,8 @@ def test_learner_output_is_shown_as_text_and_feedback_quotes_no_hidden_test(grad
 def test_each_trick_is_flagged_for_the_instructor(graded_class):
     flags = {name: score.flags for name, score in graded_class["class"].items()}
     expected = {
-        "input_transformer": ("input-transformer", "an IPython input or AST transformer was installed"),
-        "ast_transformer": ("input-transformer", "an IPython input or AST transformer was installed"),
-        "honest_patched_builtin": ("patched-builtins", "patched builtins: all"),
-        "honest_trace_hook": ("trace-hook", "a trace or profile hook was set"),
-        "honest_gc_snoop": ("recheck-refused", "gc.get_objects"),
+        "input_transformer": ("recheck-differs", "points in the learner's kernel, 0 when re-checked"),
+        "ast_transformer": ("recheck-differs", "points in the learner's kernel, 0 when re-checked"),
         "crash": ("kernel-died", ""),
         "os_exit": ("kernel-died", ""),
         "edited_tests": ("locked-cell-edited", "test_dataset"),
@@ -302,10 +349,8 @@ def test_each_trick_is_flagged_for_the_instructor(graded_class):
     }
     for name, (code, words) in expected.items():
         assert any(flag.code == code and words in flag.message for flag in flags[name]), (name, flags[name])
-    for name in TRICKS:  # the tricks were undone and the honest solution kept its points
-        assert graded_class["class"][name].auto == 10, (name, flags[name])
-    # Over-scored in the learner's own kernel, caught by the re-check outside it:
-    assert "recheck-differs" in {flag.code for flag in flags["input_transformer"]}
+    for name in TRICKS:  # the honest solution kept its points, and nothing differed between the two runs
+        assert graded_class["class"][name].auto == 10 and not flags[name], (name, flags[name])
     rows = (graded_class["grader"] / "grades.csv").read_text().splitlines()
     assert rows[0] == "student,assignment,auto_score,max_auto_score,manual_max,flags"
     assert len(rows) == 1 + len(graded_class["class"])

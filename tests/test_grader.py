@@ -1,10 +1,10 @@
 """The grader's own pieces that need no kernel: collecting zips, the sandbox's command line and clean-up, feedback
-without hidden tests, and the re-check harness on a notebook that cheats (run here as a plain process)."""
+without hidden tests, and the re-check's learner process on code that cheats."""
 
-import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -15,11 +15,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "grader"))
 import course  # noqa: E402
 import sandbox  # noqa: E402
+import verdict  # noqa: E402
 from feedback import HideTestCode  # noqa: E402
 from flags import MAX_MESSAGE, Flag  # noqa: E402
 from gradebook import as_text  # noqa: E402
 from intake import BadStudentName, check_name  # noqa: E402
-from pipeline import Submission, read_report, tame_outputs  # noqa: E402
+from pipeline import Submission, tame_outputs  # noqa: E402
+
+from lora_course import nbgrader_course  # noqa: E402
 
 NOTEBOOK = "01_dataset_preparation"
 
@@ -147,46 +150,109 @@ def test_executed_notebooks_show_learner_html_and_scripts_as_text(tmp_path):
     assert "alert(" in html and "<script>alert" not in html and "<img src=x" not in html and "<svg>" not in html
 
 
-def run_recheck(cells: list[dict]) -> tuple[dict, list]:
-    token = "t" * 32
-    done = subprocess.run([sys.executable, str(REPO / "grader" / "recheck.py")], capture_output=True, text=True,
-                          input=json.dumps({"token": token, "cells": cells}))
-    lines = [json.loads(line[33:]) for line in done.stdout.splitlines() if line.startswith(token)]
-    return {p["grade_id"]: p["score"] for p in lines if "grade_id" in p}, [f for p in lines for f in p.get("flags", [])]
+def learner(tmp_path, *cells: str) -> "verdict.Learner":
+    return verdict.Learner(list(cells), tmp_path, [], threads=1, unsandboxed=False, seconds=60)
 
 
-def test_the_recheck_ignores_ipython_hooks_and_undoes_patched_builtins():
-    wrap = ("get_ipython().input_transformers_post.append(lambda lines: ['try:\\n'] + ['    ' + l for l in lines]"
-            " + ['\\nexcept BaseException:\\n    pass\\n'])")
-    cells = [{"kind": "code", "grade_id": None, "points": 0, "source": wrap},
-             {"kind": "code", "grade_id": None, "points": 0, "source": "import builtins\nbuiltins.len = lambda x: 3"},
-             {"kind": "test", "grade_id": "test_fails", "points": 2, "source": "assert len([1]) == 3"},
-             {"kind": "test", "grade_id": "test_passes", "points": 1, "source": "assert len([1]) == 1"},
-             {"kind": "test", "grade_id": "test_partial", "points": 4, "source": "1.5"},
-             {"kind": "test", "grade_id": "test_stderr", "points": 1,
-              "source": "import sys\nprint('warning', file=sys.stderr)"}]
-    scores, flags = run_recheck(cells)
-    assert scores == {"test_fails": 0.0, "test_passes": 1, "test_partial": 1.5, "test_stderr": 0.0}
-    assert {"code": "input-transformer", "message": "an IPython input or AST transformer was installed"} in flags
-    assert {"code": "patched-builtins", "message": "patched builtins: len"} in flags
+def test_learner_code_reaches_the_verdict_only_as_plain_data(tmp_path):
+    """What a strong student tried inside one process, and what each becomes when only JSON crosses."""
+    child = learner(tmp_path, """
+import sys
+class Anything:
+    def __eq__(self, other):
+        return True
+class Float(float):
+    def __eq__(self, other):
+        return True
+def anything():
+    return Anything()
+def float_subclass():
+    return Float(2.5)
+def callers_locals():
+    frame, seen = sys._getframe(1), []
+    while frame is not None:
+        seen += [name for name in frame.f_locals if name in ("want", "expected")]
+        frame = frame.f_back
+    return seen
+def square(x):
+    return x * x
+def patch_harness():
+    frame = sys._getframe()
+    while "plain" not in frame.f_globals:  # up to the harness that called this function
+        frame = frame.f_back
+    frame.f_globals["plain"] = lambda value, depth=0: 9  # the harness's own function, patched
+""", "raise SystemExit  # a failing cell is noted and the rest still runs")
+    try:
+        assert child.failed_cells == [1]
+        with pytest.raises(verdict.LearnerFailed, match="not plain data"):
+            child.call("anything")
+        value = child.call("float_subclass")
+        assert type(value) is float and value == 2.5 and value != 3.0
+        want = expected = 16  # noqa: F841 - what a frame-reading function would look for
+        assert child.call("callers_locals") == []
+        child.call("patch_harness")
+        assert child.call("square", 4) == 9  # a patched harness changes the answer, never what a right one is
+    finally:
+        child.close()
 
 
-def test_the_recheck_reports_nothing_for_a_notebook_that_exits_early():
-    cells = [{"kind": "code", "grade_id": None, "points": 0, "source": "import os\nos._exit(0)"},
-             {"kind": "test", "grade_id": "test_a", "points": 1, "source": "pass"}]
-    assert run_recheck(cells) == ({}, [])
+def test_the_learner_process_is_sandboxed_and_stopped_when_it_runs_out_of_time(tmp_path):
+    child = learner(tmp_path, "import os, socket\ndef whoami():\n    return os.getuid()\n"
+                              "def forever():\n    while True:\n        pass\n")
+    child.deadline = time.monotonic() + 5
+    try:
+        assert child.call("whoami") == sandbox.NOBODY
+        with pytest.raises(verdict.LearnerFailed, match="out of time"):
+            child.call("forever")
+        assert child.process.poll() is not None
+    finally:
+        child.close()
 
 
-def test_a_malformed_recheck_report_becomes_flags_not_a_crash():
-    lines = ['{"grade_id": "test_a", "score": 2}', "[1, 2]", "not json", '{"grade_id": ["x"], "score": 1}',
-             '{"grade_id": "test_zzz", "score": 1}', '{"grade_id": "test_b", "score": "4"}',
-             '{"grade_id": "test_a", "score": 2}', '{"refused": {"nested": 1}}',
-             '{"flags": [{"code": "trace-hook", "message": "a trace or profile hook was set"}, 7, {"code": 1}]}']
-    results, flags, finished = read_report(lines, ["test_a", "test_b", "test_c"])
-    assert results == {"test_a": 0.0, "test_b": 0.0, "test_c": None} and finished
-    assert [flag.code for flag in flags] == ["recheck-garbled", "recheck-garbled", "recheck-garbled",
-                                             "recheck-garbled", "recheck-twice", "recheck-refused", "trace-hook",
-                                             "malformed-flag", "malformed-flag"]
+def test_files_from_the_learners_run_are_read_only_when_regular_and_inside(tmp_path):
+    folder = tmp_path / "alice" / NOTEBOOK
+    (folder / "outputs").mkdir(parents=True)
+    (folder / "outputs" / "run.json").write_text('{"loss": 1}')
+    (folder / "link.json").symlink_to(folder / "outputs" / "run.json")
+    (folder / "linked").symlink_to(folder / "outputs", target_is_directory=True)
+    os.mkfifo(folder / "pipe")
+    (tmp_path / "alice" / "02_lora_fine_tuning").mkdir()
+    (tmp_path / "alice" / "02_lora_fine_tuning" / "x.txt").write_text("earlier exercise")
+    files = verdict.Files(tmp_path / "alice", NOTEBOOK)
+    assert files.json("outputs/run.json") == {"loss": 1}
+    assert files.text("../02_lora_fine_tuning/x.txt") == "earlier exercise"
+    for bad in ("link.json", "linked/run.json", "pipe", "../../etc/passwd", "missing.json", "outputs"):
+        with pytest.raises(AssertionError):
+            files.path(bad)
+        assert not files.exists(bad)
+
+
+def test_the_learner_runs_its_cells_up_to_the_graded_functions_without_tests_or_marked_demonstrations(tmp_path):
+    def cell(source, **nbgrader):
+        return nbformat.v4.new_code_cell(source, metadata={"nbgrader": nbgrader} if nbgrader else {})
+
+    demo = cell("train_for_an_hour()")
+    demo.metadata["lora_course"] = {"recheck": verdict.SKIP}
+    release = nbformat.v4.new_notebook(cells=[cell("import json"), demo, cell("def f(): ...", grade_id="impl_f",
+                                                                               solution=True)])
+    theirs = nbformat.v4.new_notebook(cells=[
+        cell("import json"), cell("train_for_an_hour()"), cell("helper = 1"),
+        cell("def f(): return helper", grade_id="impl_f", solution=True),
+        cell("assert f() == 1", grade_id="test_f", grade=True, points=1), cell("after = 1")])
+    for name, notebook in (("release.ipynb", release), ("theirs.ipynb", theirs)):
+        nbformat.write(notebook, tmp_path / name)
+    assert verdict.cells_to_run(tmp_path / "theirs.ipynb", tmp_path / "release.ipynb", "impl_f") == [
+        "import json", "helper = 1", "def f(): return helper"]
+
+
+@pytest.mark.parametrize("assignment", nbgrader_course.ASSIGNMENTS)
+def test_every_graded_test_has_its_hidden_test_outside_the_learners_process(assignment):
+    from gradebook import code_points
+
+    module = verdict.hidden_tests(assignment)
+    assert set(module.TESTS) == set(code_points([assignment])[assignment])
+    release = nbformat.read(REPO / "notebooks" / assignment / f"{assignment}.ipynb", 4)
+    assert module.RUN_UNTIL in {c.metadata.get("nbgrader", {}).get("grade_id") for c in release.cells}
 
 
 def test_flags_are_records_with_a_code():

@@ -339,3 +339,57 @@ def test_every_wrong_implementation_loses_points_and_the_reference_keeps_full_ma
                 problems.append(f"{name}: kept full marks: {mutant[1]}")
     summary.append(f"mutants: {len(MUTANTS)} wrong implementations, {caught} lost points")
     assert not problems, "\n".join(problems)
+
+
+# The hidden tests that call the learner's functions only (no file of the learner's run): the re-check decides
+# these outside the learner's process (grader/verdict.py), so every mutant of them must lose points there too.
+CALLED = {"test_validate_dataset_visible", "test_validate_dataset_hidden", "test_lora_config", "test_build_labels",
+          "test_tokenize", "test_has_emojis", "test_friendly_tone", "test_specific_info", "test_on_topic",
+          "test_company_style", "test_comparison_table", "test_detect_overfitting", "test_estimate_training_memory",
+          "test_general_perplexity", "test_domain_score"}
+
+
+def recheck_passes(number: str, mutation, tests: set[str], work: Path) -> dict[str, bool]:
+    """The full notebook, filled with the reference answers (one of them mutated), in a sandboxed learner process;
+    each hidden test of `tests` run from the trusted side: {test: passed}."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grader"))
+    import verdict
+
+    assignment = ASSIGNMENTS[number]
+    release_path = Path(__file__).resolve().parents[1] / "notebooks" / assignment / f"{assignment}.ipynb"
+    source = nbformat.read(nbgrader_course.SOURCE_DIR / assignment / f"{assignment}.ipynb", as_version=4)
+    filled = filled_release(nbformat.read(release_path, as_version=4), source, mutation)
+    if number in HELPERS:
+        filled.cells.insert(0, nbformat.v4.new_code_cell(HELPERS[number].strip()))
+    work.mkdir(parents=True)
+    nbformat.write(filled, work / f"{assignment}.ipynb")
+    module = verdict.hidden_tests(assignment)
+    learner = verdict.Learner(verdict.cells_to_run(work / f"{assignment}.ipynb", release_path, module.RUN_UNTIL),
+                              work, [], threads=None, unsandboxed=False, seconds=600)
+    passed = {}
+    try:
+        for test in sorted(tests):
+            try:
+                module.TESTS[test](learner, None)
+                passed[test] = True
+            except Exception:  # noqa: BLE001 - a failed check or a learner error: the test is lost
+                passed[test] = False
+    finally:
+        learner.close()
+    return passed
+
+
+def test_every_wrong_function_loses_points_in_the_recheck_outside_the_learners_process(tmp_path, summary,
+                                                                                     monkeypatch):
+    monkeypatch.delenv("LORA_COURSE_MODEL", raising=False)  # both sides on the notebooks' own model, as in grading
+    called = [mutant for mutant in MUTANTS if mutant[5] in CALLED]
+    problems = []
+    for number in sorted({mutant[0] for mutant in called}):
+        tests = {mutant[5] for mutant in called if mutant[0] == number}
+        reference = recheck_passes(number, None, tests, tmp_path / f"{number}-reference")
+        problems += [f"{number} reference failed {test}" for test, ok in reference.items() if not ok]
+    for k, (number, label, grade_id, old, new, test) in enumerate(called):
+        if recheck_passes(number, (grade_id, old, new), {test}, tmp_path / f"m{k:02d}")[test]:
+            problems.append(f"{number} {label}: kept {test} in the re-check")
+    summary.append(f"mutants in the re-check: {len(called)} wrong functions, {len(called) - len(problems)} lost points")
+    assert not problems, "\n".join(problems)
