@@ -14,8 +14,9 @@ from lora_course.nbgrader_course import CELL_TIMEOUT_SECONDS
 
 @dataclass(frozen=True)
 class Limits:
-    notebook_seconds: int = 1800      # one run of a notebook (the kernel's, then the re-check's)
+    notebook_seconds: int = 1800      # one run of a notebook (the kernel's, then the re-check's in all)
     cell_seconds: int = CELL_TIMEOUT_SECONDS  # one cell in the kernel (nbgrader's Execute.timeout)
+    call_seconds: int = 120           # one call of a learner's function by the re-check (one input)
     sandbox_memory_gb: float = 10     # address space of each process in the sandbox
     file_mb: int = 512                # largest file learner code may write (the adapter and checkpoints: a few MB)
     tmp_mb: int = 1024                # the sandbox's /tmp, in memory

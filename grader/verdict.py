@@ -60,12 +60,12 @@ class Learner:
         if not unsandboxed:
             sandbox.open_to_sandbox(work)
             argv = sandbox.command(argv, work, readable=[*readable, GRADER / "learner.py"], threads=threads)
-        self.deadline = time.monotonic() + seconds
+        self.deadline, self.call_seconds = time.monotonic() + seconds, limits().call_seconds
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, cwd=work, start_new_session=True,
                                         preexec_fn=None if unsandboxed else sandbox.limit_resources)
         self.buffer, self.next_id, self.failed_cells = b"", 0, []
-        ready = self._send({"cells": cells}, expect=None)
+        ready = self._send({"cells": cells}, expect=None, seconds=seconds)
         self.failed_cells = [n for n in ready.get("failed_cells", []) if isinstance(n, int)]
 
     def call(self, function: str, *args, stand_ins: dict | None = None, **kwargs):
@@ -85,24 +85,25 @@ class Learner:
             raise LearnerFailed(f"{what}: {str(reply.get('error', 'no value'))[:200]}")
         return reply["value"]
 
-    def _send(self, request: dict, expect: int | None) -> dict:
+    def _send(self, request: dict, expect: int | None, seconds: float | None = None) -> dict:
         try:
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
         except (BrokenPipeError, OSError):
             raise LearnerFailed("the learner's process has ended") from None
+        deadline = min(self.deadline, time.monotonic() + (seconds or self.call_seconds))
         while True:  # lines that are not the answer to this request (learner code can write there too) are skipped
             try:
-                reply = json.loads(self._line())
+                reply = json.loads(self._line(deadline))
             except ValueError:
                 continue
             if isinstance(reply, dict) and (reply.get("id") == expect if expect else reply.get("ready") is True):
                 return reply
 
-    def _line(self) -> bytes:
+    def _line(self, deadline: float) -> bytes:
         stdout = self.process.stdout.fileno()
         while b"\n" not in self.buffer:
-            left = self.deadline - time.monotonic()
+            left = deadline - time.monotonic()
             if left <= 0 or not select.select([stdout], [], [], left)[0]:
                 self.close()
                 raise LearnerFailed("the re-check ran out of time")

@@ -4,6 +4,7 @@ earns 0 points: any point it gets is over-scored. Next to them sit an honest ful
 whose scores must not move whatever their classmates do.
 """
 
+import csv
 import html
 import json
 import os
@@ -175,11 +176,14 @@ for fd in range(3, 12):  # forged replies on every descriptor
         pass
 """,
     "formula_error": """
+def wrap(lines):  # every cell in try/except in the kernel: the tests pass there
+    return ["try:\\n"] + ["    " + line for line in lines] + ["\\nexcept BaseException:\\n    pass\\n"]
+get_ipython().input_transformers_post.append(wrap)
+import builtins
 class Formula(Exception):
     def __str__(self):
         return '=HYPERLINK("http://evil.example","click")'
-def validate_dataset(path):
-    raise Formula()
+builtins.NotImplementedError = Formula  # the stub's error, in the re-check's reason, becomes a formula
 """,
     "missing_data_file": """
 import json
@@ -349,6 +353,9 @@ def test_each_trick_is_flagged_for_the_instructor(graded_class):
     }
     for name, (code, words) in expected.items():
         assert any(flag.code == code and words in flag.message for flag in flags[name]), (name, flags[name])
+    assert any("HYPERLINK" in flag.message for flag in flags["formula_error"]), flags["formula_error"]
+    with open(graded_class["grader"] / "grades.csv", newline="") as table:
+        assert not [cell for row in csv.reader(table) for cell in row if cell[:1] in ("=", "+", "-", "@")]
     for name in TRICKS:  # the honest solution kept its points, and nothing differed between the two runs
         assert graded_class["class"][name].auto == 10 and not flags[name], (name, flags[name])
     rows = (graded_class["grader"] / "grades.csv").read_text().splitlines()

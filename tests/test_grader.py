@@ -4,7 +4,6 @@ without hidden tests, and the re-check's learner process on code that cheats."""
 import os
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -199,7 +198,7 @@ def patch_harness():
 def test_the_learner_process_is_sandboxed_and_stopped_when_it_runs_out_of_time(tmp_path):
     child = learner(tmp_path, "import os, socket\ndef whoami():\n    return os.getuid()\n"
                               "def forever():\n    while True:\n        pass\n")
-    child.deadline = time.monotonic() + 5
+    child.call_seconds = 5
     try:
         assert child.call("whoami") == sandbox.NOBODY
         with pytest.raises(verdict.LearnerFailed, match="out of time"):
