@@ -28,7 +28,8 @@ def answers(*characters: str):
     """Answers made of the phrase lists' words (and near misses), separators, numbered lines and `characters`,
     joined by spaces: a word is always a whole word, so every case is decided by a rule the text states."""
     pieces = st.sampled_from(WORDS) | st.sampled_from(SEPARATORS) | st.sampled_from(list(characters) or [" "])
-    return st.lists(pieces, max_size=14).map(" ".join).map(lambda text: text if len(text) % 3 else text.upper())
+    text = st.lists(pieces, max_size=14).map(lambda chosen: " ".join([*chosen, "ok"]))  # a step is never last
+    return text.map(lambda text: text if len(text) % 3 else text.upper())
 
 
 ANSWER = answers(*EMOJI_EDGES)                    # leading symbols are only spaces, punctuation and emoji
