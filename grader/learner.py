@@ -6,7 +6,7 @@ defines what the hidden tests call, leaving out the demonstrations the release m
 answers one call per line on stdin with one line of plain JSON on the stdout it started with:
 
     -> {"id": 3, "call": "build_labels", "args": [[5, 6], 1, [1, 1]], "kwargs": {}}
-    <- {"id": 3, "value": [-100, 6]}           or   {"id": 3, "error": "TypeError"}
+    <- {"id": 3, "value": [-100, 6], "type": "list"}   or   {"id": 3, "error": "TypeError: ..."}
     -> {"id": 4, "get": ["lora_config", "r"]}   (a global, then attributes; a call may name "peft_model.method")
 
 A call may carry "stand_ins": {helper name: {text: value}}, helpers that answer from those tables during the call.
@@ -116,7 +116,7 @@ def answer(request: dict, namespace: dict, models: dict) -> dict:
             args = resolve(request.get("args", []), namespace, models)
             kwargs = resolve(request.get("kwargs", {}), namespace, models)
             value = function(*args, **kwargs)
-        return {"id": request["id"], "value": plain(value)}
+        return {"id": request["id"], "value": plain(value), "type": type(value).__name__}
     except BaseException as error:  # noqa: BLE001 - whatever learner code raises is an answer: "it failed"
         return {"id": request["id"], "error": f"{type(error).__name__}: {str(error)[:200]}"}
     finally:

@@ -68,21 +68,24 @@ class Learner:
         ready = self._send({"cells": cells}, expect=None, seconds=seconds)
         self.failed_cells = [n for n in ready.get("failed_cells", []) if isinstance(n, int)]
 
-    def call(self, function: str, *args, stand_ins: dict | None = None, **kwargs):
+    def call(self, function: str, *args, stand_ins: dict | None = None, returns: tuple[str, ...] = (), **kwargs):
         """function(*args, **kwargs) in the learner's process; its value as plain data, or LearnerFailed.
-        stand_ins: {helper: {text: value}}, the notebook's helpers answering from these tables during the call."""
+        stand_ins: {helper: {text: value}}, the notebook's helpers answering from these tables during the call;
+        returns: the type names the text allows for the value (a numpy integer arrives as a number otherwise)."""
         request = {"call": function, "args": list(args), "kwargs": kwargs, "stand_ins": stand_ins or {}}
-        return self._value(request, function)
+        return self._value(request, function, returns)
 
     def get(self, name: str, *attributes: str):
         """A global of the notebook (and attributes of it) as plain data."""
         return self._value({"get": [name, *attributes]}, ".".join((name, *attributes)))
 
-    def _value(self, request: dict, what: str):
+    def _value(self, request: dict, what: str, returns: tuple[str, ...] = ()):
         self.next_id += 1
         reply = self._send({"id": self.next_id, **request}, expect=self.next_id)
         if "error" in reply or "value" not in reply:
             raise LearnerFailed(f"{what}: {str(reply.get('error', 'no value'))[:200]}")
+        if returns and reply.get("type") not in returns:
+            raise AssertionError(f"{what} returned a {str(reply.get('type'))[:40]}, not a {' or '.join(returns)}")
         return reply["value"]
 
     def _send(self, request: dict, expect: int | None, seconds: float | None = None) -> dict:

@@ -175,6 +175,9 @@ def callers_locals():
     return seen
 def square(x):
     return x * x
+def numpy_int():
+    import numpy
+    return numpy.int64(2)
 def patch_harness():
     frame = sys._getframe()
     while "plain" not in frame.f_globals:  # up to the harness that called this function
@@ -187,6 +190,9 @@ def patch_harness():
             child.call("anything")
         value = child.call("float_subclass")
         assert type(value) is float and value == 2.5 and value != 3.0
+        assert child.call("numpy_int") == 2  # a number as data, and its type's name for a text that demands one
+        with pytest.raises(AssertionError, match="returned a int64, not a int"):
+            child.call("numpy_int", returns=("int", "NoneType"))
         want = expected = 16  # noqa: F841 - what a frame-reading function would look for
         assert child.call("callers_locals") == []
         child.call("patch_harness")

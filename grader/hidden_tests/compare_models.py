@@ -117,7 +117,8 @@ def test_company_style(learner, files) -> None:
                  ("Hello! 😊 Let us know.",), ("First open the app, then tap Reset. Feel free to ask!",),
                  ("1. Only one step here 🙂",), ("We fixed 2. Then 3. It works.",), ("",),
                  ("Thanks for reaching out! 💙\n1. Open Orders\n2. Tap Cancel\nANYTHING ELSE?",),
-                 ("Steps:\n1) Unplug the hub\n2) Wait 10 s\n3) Plug it in",)]:
+                 ("Steps:\n1) Unplug the hub\n2) Wait 10 s\n3) Plug it in",),
+                 ("Hi! 😊 Let me know if this helps:\n1. Open Settings\n2. Tap Reset",)]:
         agree_style(args)
     differential(st.tuples(ANSWER), agree_style, examples=60)
 
@@ -139,6 +140,7 @@ def test_comparison_table(learner, files) -> None:
 
     agree_table(({"B": 0.9, "Perplexity": 3.0, "Close": 0.3333, "Z": 1.0},
                  {"B": 0.1, "Perplexity": 2.5, "Close": 0.3312, "Z": 0.994}, {"Perplexity"}))
+    agree_table(({"A": 0.1, "B": 0.2}, {"B": 0.3, "A": 0.4}, set()))
     names = st.lists(st.sampled_from(["Tone", "Emoji", "Answer perplexity", "On topic", "Z", "Loss"]),
                      min_size=1, max_size=5, unique=True)
     score = st.sampled_from([0.0, 0.005, 0.125, 0.3312, 0.3333, 0.994, 1.0, 2.5, 12.345]) | st.floats(0, 20)
@@ -148,6 +150,8 @@ def test_comparison_table(learner, files) -> None:
         chosen = draw(names)
         base = {name: draw(score) for name in chosen}
         tuned = {name: draw(st.sampled_from([base[name], base[name] + 0.001]) | score) for name in chosen}
+        if draw(st.booleans()):  # the rows follow base_means' keys, whatever order tuned_means has
+            tuned = dict(reversed(tuned.items()))
         return base, tuned, set(draw(st.lists(st.sampled_from(chosen), unique=True)))
 
     differential(tables(), agree_table, examples=60)

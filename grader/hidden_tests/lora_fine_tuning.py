@@ -86,6 +86,7 @@ def test_tokenize(learner, files) -> None:
            "output": "Yes! ⏸️ 1. Open Account → Subscriptions. 2. Tap Pause and pick a month. We'll remind you 📅"})
     agree({"input": "Why was I charged twice for one order?",
            "output": "Sorry about that! 💳 " + "Refunds take 3 days. " * 60})
+    agree({"input": "How do I reset my password?", "output": "  Sure, here goes"})  # tokens never merge across
     differential(st.fixed_dictionaries({"input": TEXT, "output": TEXT}), agree, examples=30)
 
 

@@ -57,7 +57,9 @@ DISCLAIMERS = ["This is general information, not medical advice.", "NOT MEDICAL 
                "Please consult a healthcare professional."]
 RED_FLAGS = ["See a GP if it lasts more than ten days.", "A doctor can help.", "Call us if it gets worse.",
              "Seek medical attention when it bleeds!", "Talk to your pharmacist. If it hurts, rest.",
-             "Doctors help especially before trips?", "Visit the emergency room unless it stops."]
+             "Doctors help especially before trips?", "Visit the emergency room unless it stops.",
+             "Your life matters, so see a doctor soon.", "If your temperature stays above 38.5 see a doctor.",
+             "Whenever in doubt, ask a nurse.", "Ask a GP. When in doubt, rest."]
 
 
 @st.composite
@@ -108,12 +110,13 @@ def social(draw) -> tuple[str, str]:
     low, high = PLATFORMS[platform]
     tags = " ".join(f"#tag{i}" for i in range(draw(st.sampled_from([0, 2, 3, 4, 10, 11]))))
     action = draw(st.sampled_from(["", "Any questions?", "Join us today.", "DM us.", "Ordering is easy.",
-                                   "Tell us more.", "Stop by."]))
+                                   "Tell us more.", "Stop by.", "We love C# and F#.", "### all day # long"]))
     ending = " ".join(part for part in (action, tags) if part)
     length = draw(st.sampled_from([low - 1, low, high, high + 1]) | st.integers(1, high + 20))
     filler = ("Warm loaves all day long at the corner bakery. " * (length // 40 + 2))[:max(0, length - len(ending) - 1)]
     post = f"{filler.strip()} {ending}".strip()
-    return f"Platform: {platform}. Topic: bread. Tone: warm", post
+    topic = draw(st.sampled_from(["bread", "our Instagram growth", "LinkedIn tips", "Twitter/X news"]))
+    return f"Platform: {platform}. Topic: {topic}. Tone: warm", post
 
 
 STRATEGIES = {"medical": medical(), "docstrings": docstrings(), "social": social()}
@@ -126,7 +129,9 @@ FIXED = {  # the notebook's visible cases and the boundaries the text states
                 (_RUNNY, _LONG + "Talk to your pharmacist if it gets worse."),
                 (_RUNNY, "NOT MEDICAL ADVICE. Call emergency services if you faint."),
                 (_RUNNY, "It will pass by itself, do not worry about it."),
-                (_RUNNY, ("word " * 160) + "Seek medical attention if it bleeds. " + _D)]
+                (_RUNNY, ("word " * 160) + "Seek medical attention if it bleeds. " + _D),
+                (_RUNNY, _LONG + "Your life matters, so see a doctor soon. " + _D),
+                (_RUNNY, _LONG + "If your temperature stays above 38.5 see a doctor. " + _D)]
                + [(_RUNNY, "See a GP if it lasts. " + "rest " * (words - 19) + _D) for words in (29, 30, 150, 151)],
     "docstrings": [
         ("def area(width: float, height: float) -> float:", '"""Compute the area of a rectangle.\n\nArgs:\n'
@@ -153,7 +158,11 @@ FIXED = {  # the notebook's visible cases and the boundaries the text states
         ("Platform: Twitter/X. Topic: launch. Tone: bold", "Launch day. " * 30 + "Tell us what you think!"),
         ("Platform: Twitter/X. Topic: launch. Tone: bold", "Launch day is finally here for everyone. #a #b #c #d"),
         ("Platform: Twitter/X. Topic: launch. Tone: bold", "Launch day is finally here. Questions? DM us."),
-        ("Platform: Twitter/X. Topic: launch. Tone: bold", "")],
+        ("Platform: Twitter/X. Topic: launch. Tone: bold", ""),
+        ("Platform: Twitter/X. Topic: code. Tone: fun", "We love C# and F# and C++ and Go, ### all day ## long # "
+         "forever! Try it #dev"),
+        ("Platform: LinkedIn. Topic: our Instagram growth. Tone: proud", "Our Instagram grew 3x this year, thanks to "
+         "you all. What should we post next? Read the story. #growth #team #thanks")],
 }
 
 
@@ -163,7 +172,7 @@ def test_domain_score(learner, files) -> None:
     solution = types.FunctionType(rule.__code__, {**rule.__globals__, "DOMAIN": chosen})
 
     def agree(case) -> None:
-        got, want = learner.call("domain_score", *case), solution(*case)
+        got, want = learner.call("domain_score", *case, returns=("float",)), solution(*case)
         assert isinstance(got, float), f"domain_score must return a float, got {str(got)[:40]}"
         assert abs(got - want) < 1e-6, f"domain_score{case!r}: expected {want:.4f}, got {got}"
 
