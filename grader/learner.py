@@ -58,19 +58,22 @@ def plain_key(key) -> str:
     return str.__str__(key)
 
 
-def run_cells(cells: list[str], namespace: dict) -> list[int]:
-    """Each cell as IPython would run it (magics turned into Python); a failing cell is noted, never fatal."""
+def run_cells(cells: list[str]) -> tuple[dict, list[int]]:
+    """Each cell as IPython would run it (magics turned into Python, get_ipython() and display() there), in the
+    shell's own namespace; a failing cell is noted, never fatal. Returns (namespace, indices of failed cells)."""
     from IPython.core.inputtransformer2 import TransformerManager
     from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
 
-    InteractiveShell.instance()  # get_ipython() and display() work as in a kernel
+    namespace = InteractiveShell.instance().user_ns
+    namespace.update({"__name__": "__main__", "display": display})
     compiler, failed = TransformerManager(), []
     for number, source in enumerate(cells):
         try:
             exec(compile(ast.parse(compiler.transform_cell(source)), f"<cell {number}>", "exec"), namespace)
         except BaseException:  # noqa: BLE001 - a learner's error (or sys.exit) must not stop the re-check
             failed.append(number)
-    return failed
+    return namespace, failed
 
 
 def resolve(value, namespace: dict, models: dict):
@@ -130,8 +133,7 @@ def main() -> None:
     for fd in (0, 1, 2):  # the learner's prints and input() go nowhere; the channels above are this file's
         os.dup2(quiet, fd)
     sys.stdin, sys.stdout, sys.stderr = open(os.devnull), open(os.devnull, "w"), open(os.devnull, "w")
-    namespace = {"__name__": "__main__"}
-    failed = run_cells(json.loads(requests.readline())["cells"], namespace)
+    namespace, failed = run_cells(json.loads(requests.readline())["cells"])
     replies.write(json.dumps({"ready": True, "failed_cells": failed}) + "\n")
     models: dict = {}
     for line in requests:

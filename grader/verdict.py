@@ -29,8 +29,9 @@ import sandbox
 from flags import MAX_MESSAGE, Flag
 from limits import limits
 
+from lora_course.nbgrader_course import SOURCE_DIR
+
 GRADER = Path(__file__).resolve().parent
-SOLUTIONS = GRADER.parent / "solutions"
 MAX_REPLY = 8 << 20
 MAX_FILE = 64 << 20
 SKIP = "skip"  # a release cell's {"lora_course": {"recheck": "skip"}}: a demonstration no hidden test calls
@@ -192,7 +193,7 @@ def reference(assignment: str, *grade_ids: str) -> dict:
     implementation a hidden test compares with. Cells run in order with the notebook's first (imports) cell before."""
     import nbformat
 
-    cells = [cell for cell in nbformat.read(SOLUTIONS / assignment / f"{assignment}.ipynb", 4).cells
+    cells = [cell for cell in nbformat.read(SOURCE_DIR / assignment / f"{assignment}.ipynb", 4).cells
              if cell.cell_type == "code"]
     chosen = [cells[0]] + [cell for cell in cells if cell.metadata.get("nbgrader", {}).get("grade_id") in grade_ids]
     namespace: dict = {"__name__": "reference"}
