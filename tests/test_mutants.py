@@ -24,6 +24,10 @@ from conftest import filled_release
 
 from lora_course import nbgrader_course
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "grader"))
+import verdict  # noqa: E402
+
 pytestmark = pytest.mark.notebooks
 
 SHIPPED_TECHCO = ('examples = [json.loads(line) for line in '
@@ -352,11 +356,8 @@ CALLED = {"test_validate_dataset_visible", "test_validate_dataset_hidden", "test
 def recheck_passes(number: str, mutation, tests: set[str], work: Path) -> dict[str, bool]:
     """The full notebook, filled with the reference answers (one of them mutated), in a sandboxed learner process;
     each hidden test of `tests` run from the trusted side: {test: passed}."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grader"))
-    import verdict
-
     assignment = ASSIGNMENTS[number]
-    release_path = Path(__file__).resolve().parents[1] / "notebooks" / assignment / f"{assignment}.ipynb"
+    release_path = REPO / "notebooks" / assignment / f"{assignment}.ipynb"
     source = nbformat.read(nbgrader_course.SOURCE_DIR / assignment / f"{assignment}.ipynb", as_version=4)
     filled = filled_release(nbformat.read(release_path, as_version=4), source, mutation)
     if number in HELPERS:
