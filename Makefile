@@ -6,7 +6,8 @@ OUT    := outputs
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lab release handout collect autograde feedback formgrader bench bench-grading sweep clean
+.PHONY: setup demo test lab release handout collect autograde feedback formgrader bench bench-grading sweep \
+	notebook-times clean
 STUDENT ?=
 WORKERS ?= 1
 SCHEDULER ?=
@@ -24,6 +25,9 @@ $(VENV)/.ready: pyproject.toml
 	command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		{ apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; }; } || \
 		echo "note: bubblewrap is missing; grading needs it (sudo apt install bubblewrap)"
+	{ command -v chromium && command -v chromedriver; } >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }; } || \
+		echo "note: chromium is missing; tests/test_browser.py is skipped without it (sudo apt install chromium chromium-driver)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
@@ -45,8 +49,12 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# As the handout's `make lab`: Validate (nbgrader's toolbar button) reads nbgrader_config.py from the Jupyter config
+# path, here the handout's, which sets the course's cell timeout (nbgrader's default, 30 s, would stop notebook 2's
+# training); --expose-app-in-browser lets notebook 5 save itself before its report quotes the written answers.
+lab: export JUPYTER_CONFIG_PATH := $(CURDIR)/grader/handout
 lab: setup
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab --expose-app-in-browser notebooks
 
 # Instructor workflow (README: "Instructor guide"); work folders live in grader/work (gitignored).
 release: setup
@@ -77,6 +85,9 @@ bench-grading: setup
 
 sweep: setup
 	$(BIN)/python benchmarks/sweep_defaults.py
+
+notebook-times: setup
+	$(BIN)/python benchmarks/notebook_times.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache grader/work

@@ -3,9 +3,10 @@
     python grader/handout.py [--out dist/handout.zip]
 
 One top folder, `lora-course/`, holding the release notebooks (nbgrader's output in notebooks/, copied as they
-are), data/, the helper package src/lora_course/, pyproject.toml, and a learner README.md and Makefile (templates
-in grader/handout/). Nothing from solutions/, grader/ or tests/ goes in. Because src/ and data/ keep their places
-under the top folder, `lora_course.paths.REPO_ROOT` of an editable install (`make setup` there) is that folder, so
+are), data/, the helper package src/lora_course/, pyproject.toml, and a learner README.md, Makefile and
+nbgrader_config.py (templates in grader/handout/; the config gives nbgrader's Validate the course's cell
+timeout). Nothing from solutions/, grader/ or tests/ goes in. Because src/ and data/ keep their places under the top
+folder, `lora_course.paths.REPO_ROOT` of an editable install (`make setup` there) is that folder, so
 `data_file()` reads the handout's own data.
 
 The build refuses to write a zip that carries a solution or hidden-test marker, a line of a reference solution,
@@ -40,6 +41,7 @@ class HandoutError(RuntimeError):
 def handout_files(repo: Path = REPO) -> dict[str, Path]:
     """Where each file of the handout comes from, by its path under the top folder (sorted)."""
     files = {"README.md": TEMPLATES / "README.md", "Makefile": TEMPLATES / "Makefile",
+             "nbgrader_config.py": TEMPLATES / "nbgrader_config.py",
              "pyproject.toml": repo / "pyproject.toml", "notebooks/README.md": repo / "notebooks" / "README.md"}
     for name in ASSIGNMENTS:
         files[f"notebooks/{name}/{name}.ipynb"] = repo / "notebooks" / name / f"{name}.ipynb"

@@ -36,5 +36,6 @@ c.CourseDirectory.release_directory = str(nbgrader_course.release_dir())
 c.CourseDirectory.ignore = list(nbgrader_course.RUN_ARTEFACTS)
 
 c.Execute.timeout = nbgrader_course.CELL_TIMEOUT_SECONDS
+c.Execute.iopub_timeout = nbgrader_course.IOPUB_TIMEOUT_SECONDS
 c.ClearSolutions.code_stub = {"python": nbgrader_course.CODE_STUB}
 c.ClearSolutions.text_stub = nbgrader_course.ANSWER_STUB

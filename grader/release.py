@@ -126,3 +126,24 @@ def fingerprint() -> str | None:
         digest.update(name + b"\0" + (hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b"-"))
     digest.update(" ".join(engine.installed_packages()).encode())  # what the cluster's workers are checked against
     return digest.hexdigest()
+
+
+def filled_release(release, source, mutation=None):
+    """A copy of a release notebook with every solution cell holding the source notebook's cell of the same grade_id
+    (solution markers dropped), as a learner who wrote the reference answers hands it in; `mutation`
+    (grade_id, old text, new text) changes one of them."""
+    import nbformat
+
+    solutions = {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in source.cells
+                 if cell.metadata.get("nbgrader", {}).get("solution")}
+    filled = nbformat.from_dict(nbformat.reads(nbformat.writes(release), as_version=4))
+    for cell in filled.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in solutions:
+            text = solutions[grade_id]
+            if mutation and mutation[0] == grade_id:
+                assert text.count(mutation[1]) == 1, f"{grade_id}: {mutation[1]!r} must occur once"
+                text = text.replace(mutation[1], mutation[2])
+            cell.source = "\n".join(line for line in text.splitlines() if "### BEGIN SOLUTION" not in line
+                                    and "### END SOLUTION" not in line)
+    return filled

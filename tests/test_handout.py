@@ -19,7 +19,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import filled_release
 
 from lora_course.nbgrader_course import ANSWER_STUB
 
@@ -28,6 +27,7 @@ sys.path.insert(0, str(REPO / "grader"))
 import course  # noqa: E402
 import handout  # noqa: E402
 from pipeline import Submission  # noqa: E402
+from release import filled_release  # noqa: E402
 
 FIRST = "01_dataset_preparation"
 SETUP_SECONDS = 1200  # measured 130-160 s on 2 cores from a local package mirror; a cold PyPI download is ~1 GB
@@ -68,8 +68,8 @@ def test_the_zip_holds_one_folder_with_the_course_and_nothing_of_the_instructors
     names = zipfile.ZipFile(built).namelist()
     assert all(name.startswith(handout.TOP + "/") for name in names)
     inside = {name.split("/", 1)[1] for name in names}
-    assert {name.split("/")[0] for name in inside} == {"README.md", "Makefile", "pyproject.toml", "notebooks",
-                                                       "data", "src"}
+    assert {name.split("/")[0] for name in inside} == {"README.md", "Makefile", "nbgrader_config.py",
+                                                       "pyproject.toml", "notebooks", "data", "src"}
     assert {name for name in inside if name.startswith("notebooks/")} == \
            {"notebooks/README.md"} | {f"notebooks/{n}/{n}.ipynb" for n in course.ASSIGNMENTS}
     assert {name for name in inside if name.startswith("data/")} == repo_files("data")
@@ -91,6 +91,8 @@ def test_files_are_copied_as_they_are(unpacked):
         assert not any(cell.get("outputs") for cell in release.cells), name
     assert (unpacked / "README.md").read_bytes() == (REPO / "grader" / "handout" / "README.md").read_bytes()
     assert (unpacked / "Makefile").read_bytes() == (REPO / "grader" / "handout" / "Makefile").read_bytes()
+    assert (unpacked / "nbgrader_config.py").read_bytes() == \
+           (REPO / "grader" / "handout" / "nbgrader_config.py").read_bytes()
 
 
 # --- nothing given away ------------------------------------------------------------------------------------------
@@ -196,10 +198,10 @@ def test_make_handin_gives_a_zip_that_collect_takes(built, tmp_path, monkeypatch
 
 # --- set up and run, as a learner ------------------------------------------------------------------------------
 
-def with_reference_solutions(release_path: Path):
+def with_reference_solutions(release_path: Path, name: str = FIRST):
     """The release notebook with each solution cell replaced by the reference's cell of the same grade_id."""
     release = nbformat.read(release_path, as_version=4)
-    reference = nbformat.read(REPO / "solutions" / FIRST / f"{FIRST}.ipynb", as_version=4)
+    reference = nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
     filled = filled_release(release, reference)
     solution_cells = [c for c in filled.cells if c.metadata.get("nbgrader", {}).get("solution")]
     reference_cells = [c for c in reference.cells if c.metadata.get("nbgrader", {}).get("solution")]
@@ -257,3 +259,35 @@ def test_make_setup_in_the_unpacked_handout_then_notebook_01_runs_there(built, t
     finally:
         shutil.rmtree(venv, ignore_errors=True)  # ~2 GB; pytest keeps the last few temporary folders
     print(f"\nhandout: make setup {setup_seconds:.0f} s, notebook 01 {run_seconds:.0f} s")
+
+
+# What the toolbar's Validate button runs: the server extension's own config loader (the folder JupyterLab started in,
+# then the Jupyter config path) and nbgrader's Validator, in a process whose working directory is the handout's.
+VALIDATE_AS_THE_BUTTON_DOES = """
+import json, sys
+from nbgrader.server_extensions.validate_assignment.handlers import ValidateAssignmentHandler
+from nbgrader.validator import Validator
+config = ValidateAssignmentHandler.load_config(None)
+print(json.dumps({"timeout": config.Execute.timeout, "result": Validator(config=config).validate(sys.argv[1])}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_validate_from_the_handout_folder_passes_notebook_02_with_its_training_cell(built, tmp_path):
+    """nbgrader's default cell timeout (30 s) stopped 02's training; the handout's nbgrader_config.py sets the
+    course's. Real model, as a learner runs it; notebook 01 not run, so 02 trains on the course's reference set."""
+    from lora_course.nbgrader_course import CELL_TIMEOUT_SECONDS
+
+    folder = unpack(built, tmp_path / "learner")
+    name = "02_lora_fine_tuning"
+    notebook = folder / "notebooks" / name / f"{name}.ipynb"
+    nbformat.write(with_reference_solutions(notebook, name), notebook)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", VALIDATE_AS_THE_BUTTON_DOES, str(notebook)], cwd=folder,
+                          env=learner_env(), capture_output=True, text=True, timeout=2 * CELL_TIMEOUT_SECONDS)
+    assert done.returncode == 0, done.stderr[-5000:]
+    answer = json.loads(done.stdout.splitlines()[-1])
+    assert answer["timeout"] == CELL_TIMEOUT_SECONDS
+    assert answer["result"] == {}, str(answer["result"])[:3000]  # nbgrader's "Success! …": no failed cell
+    print(f"\nValidate on notebook 02 from the handout folder: {time.perf_counter() - start:.0f} s")

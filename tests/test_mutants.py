@@ -20,13 +20,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import filled_release
 
 from lora_course import nbgrader_course
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "grader"))
 import verdict  # noqa: E402
+from release import filled_release  # noqa: E402
 
 pytestmark = pytest.mark.notebooks
 

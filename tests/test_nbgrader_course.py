@@ -15,6 +15,7 @@ from lora_course.nbgrader_course import (
     CELL_TIMEOUT_SECONDS,
     CODE_STUB,
     COURSE_ID,
+    IOPUB_TIMEOUT_SECONDS,
     RELEASE_DIR,
     RUN_ARTEFACTS,
     SOURCE_DIR,
@@ -61,7 +62,8 @@ def test_nbgrader_config_holds_the_module_values(environment):
     assert Path(coursedir.release_directory) == release_dir()
     assert coursedir.ignore == list(RUN_ARTEFACTS)
     assert Path(config.Exchange.root) == exchange_dir()
-    assert Execute(config=config).timeout == CELL_TIMEOUT_SECONDS
+    execute = Execute(config=config)
+    assert (execute.timeout, execute.iopub_timeout) == (CELL_TIMEOUT_SECONDS, IOPUB_TIMEOUT_SECONDS)
     clear = ClearSolutions(config=config)
     assert (clear.code_stub, clear.text_stub) == ({"python": CODE_STUB}, ANSWER_STUB)
 

@@ -68,3 +68,73 @@ def test_unanswered_written_answers_stay_todo(tmp_path):
         "learnings": answers["q_learnings"], "production": answers["q_production"]})
     assert "I learned that data quality matters." in text and text.count(TODO) == 1
     assert all(section in text for section in REQUIRED_SECTIONS)
+
+
+def test_edge_cases_and_a_changed_run_get_their_lines():
+    changed = _run(settings={**_run().settings, "learning_rate": 1e-3}, eval_losses=[{"step": 2, "epoch": 1.0,
+                   "loss": 1.6}], wall_seconds=38.0)
+    text = build_report(_run(), {}, title="T", domain="docstrings", changed=changed,
+                        edge_cases=["def pop(self):\n    raise IndexError", "Q2?"])
+    assert "- Edge cases (2): def pop(self): raise IndexError; Q2?" in text
+    section = text.split("## Hyperparameter change")[1].split("\n## ")[0]
+    assert "with learning_rate changed" in section
+    assert "| learning_rate | 0.002 | 0.001 |" in section and "| best validation loss | 1.750 | 1.600 |" in section
+    assert "| training time | 40.0 s | 38.0 s |" in section
+    assert "## Hyperparameter change" not in build_report(_run(), {}, title="T", domain="social")
+
+
+def test_written_sections_go_between_the_table_and_the_answers_and_replace_earlier_ones(tmp_path):
+    """Exercise 3's parsers read table rows (lines starting with `|`) and `### Q:` sections: an answer holding
+    either must not change what they read."""
+    from lora_course.report import insert_written_sections
+
+    path = tmp_path / "evaluation_results.md"
+    original = ("# Evaluation results\n\n| Criterion | Base Model | Fine-tuned | Winner |\n|---|---|---|---|\n"
+                "| Tone | 0.20 | 0.80 | Fine-tuned |\n\n## Answers\n\n### Q: q1\n\n**Base:** b\n\n**Fine-tuned:** t\n")
+    path.write_text(original, encoding="utf-8")
+    insert_written_sections(path, {"Analysis": "| Tone | 1.00 | 0.00 | Base |\n### Q: q2", "Conclusion": ""})
+    insert_written_sections(path, {"Analysis": "Style rose.\n\nOn topic fell.", "Conclusion": "Not yet."})
+    text = path.read_text(encoding="utf-8")
+    assert text.count("## Analysis") == 1 and "| Tone | 1.00" not in text
+    assert "## Analysis\n\n> Style rose.\n>\n> On topic fell.\n\n## Conclusion\n\n> Not yet.\n\n## Answers" in text
+    assert [line for line in text.splitlines() if line.startswith("|")] == original.splitlines()[2:5]
+    assert text.split("\n### Q: ")[1:] == original.split("\n### Q: ")[1:]
+    insert_written_sections(path, {"Conclusion": "YOUR ANSWER HERE"})
+    assert f"## Conclusion\n\n> {TODO}" in path.read_text(encoding="utf-8")
+
+
+def test_saving_the_notebook_asks_the_page_only_when_a_jupyter_server_started_the_kernel(tmp_path, monkeypatch):
+    """Under nbconvert, Validate or grading no page would answer: no script, no wait."""
+    import time
+
+    from lora_course import nbgrader_course
+
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    started = time.perf_counter()
+    assert nbgrader_course.save_notebook(tmp_path / "nb.ipynb", wait_seconds=5) is False
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "nb.ipynb"))
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert nbgrader_course.save_notebook(tmp_path / "nb.ipynb", wait_seconds=5) is False
+    assert time.perf_counter() - started < 1
+
+
+def test_saving_waits_for_the_file_to_change(tmp_path, monkeypatch):
+    """With a page (simulated: a thread rewrites the file as JupyterLab's save would), the wait ends at the save."""
+    import threading
+    import time
+
+    from lora_course import nbgrader_course
+
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text("{}")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(notebook))
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, display_id=None: shown.append(obj) or
+                        type("Handle", (), {"update": lambda self, new: shown.append(new)})())
+    threading.Timer(0.3, lambda: notebook.write_text('{"cells": []}')).start()
+    started = time.perf_counter()
+    assert nbgrader_course.save_notebook(notebook, wait_seconds=5) is True
+    assert time.perf_counter() - started < 3
+    assert nbgrader_course.SAVE_SCRIPT in shown[0].data and shown[-1].data == ""
+    assert nbgrader_course.save_notebook(notebook, wait_seconds=0.3) is False  # no page saved this time

@@ -1,21 +1,19 @@
 """Exercise 2's hidden tests, run where no learner code runs (grader/verdict.py): the LoRA config's values and the
 trainable count recomputed here; `build_labels` and `tokenize` against the course's encoding on generated inputs;
-the training run from the files it wrote, its adapter loaded and measured here."""
+the training run from the files it wrote, its adapter loaded and measured here (the figures of
+`lora_course.run_checks`, which the notebook prints before grading)."""
 
-import torch
 from hypothesis import strategies as st
 from verdict import differential, load_adapter, reference
 
-from lora_course.data import Example, prompt_text
-from lora_course.generation import respond
+from lora_course.data import Example
 from lora_course.models import linear_module_names, load_base_model, load_tokenizer
+from lora_course.run_checks import adapter_checks, format_checks, log_checks
 from lora_course.training import IGNORE_INDEX, encode
 
 ASSIGNMENT = "02_lora_fine_tuning"
 RUN_UNTIL = "impl_tokenize"
 ADAPTER = "outputs/techco-adapter"
-COURSE_PROMPTS = ["How do I reset my password?", "What is your return policy?",
-                  "Can I change the delivery address of my order?"]
 
 
 def test_lora_config(learner, files) -> None:
@@ -90,41 +88,14 @@ def test_tokenize(learner, files) -> None:
     differential(st.fixed_dictionaries({"input": TEXT, "output": TEXT}), agree, examples=30)
 
 
-@torch.no_grad()
-def prompt_nll(model, tokenizer, questions) -> float:
-    """Mean loss on the prompt tokens: training on them (a mask that lets the prompt through) drives it down."""
-    total = count = 0
-    for question in questions:
-        ids = torch.tensor([tokenizer(prompt_text(tokenizer, question), add_special_tokens=False)["input_ids"]])
-        total += torch.nn.functional.cross_entropy(model(input_ids=ids).logits[0, :-1].float(), ids[0, 1:],
-                                                   reduction="sum").item()
-        count += ids.shape[1] - 1
-    return total / count
-
-
 def test_training(learner, files) -> None:
     state = files.json(f"{ADAPTER}/trainer_state.json")
-    config = files.json(f"{ADAPTER}/adapter_config.json")
     step_losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
     assert step_losses[-1] < step_losses[0], "training loss should fall"
-    assert config["r"] == 16 and config["lora_alpha"] == 32 and set(config["target_modules"]) == {"q_proj", "v_proj"}
-    assert state["num_train_epochs"] == 3 and state["train_batch_size"] == 2, "3 epochs, batch size 2"
-    peak = max(entry["learning_rate"] for entry in state["log_history"] if "loss" in entry)
-    assert abs(peak - 2e-3) < 1e-9, "learning rate 2e-3"
-    assert state["logging_steps"] == 1 and len(step_losses) == state["global_step"] >= 30, "one loss per step, ≥ 30"
-    third = len(step_losses) // 3
-    assert sum(step_losses[-third:]) < 0.8 * sum(step_losses[:third]), \
-        "the last third of training should be 20% below the first"
     model, tokenizer = load_adapter(files, ADAPTER)
-    assert any(float(p.abs().sum()) > 0 for n, p in model.named_parameters() if "lora_B" in n), "adapter is untrained"
-    questions = ["Can I pause my subscription while I travel?", "How do I update the card I pay with?",
-                 "Where can I download last month's invoice?", "My earbuds will not pair with my laptop, help?"]
-    with model.disable_adapter():
-        base_nll = prompt_nll(model, tokenizer, questions)
-    ratio = prompt_nll(model, tokenizer, questions) / base_nll
-    assert ratio > 0.7, f"the adapter learned the prompts ({ratio:.2f} of the base loss): mask the prompt"
-    answers = respond(model, tokenizer, COURSE_PROMPTS, max_new_tokens=200)
-    assert sum(answer.ended_with_eos for answer in answers) >= 2, "the fine-tuned model should end its answers with EOS"
+    checks = log_checks(state, files.json(f"{ADAPTER}/adapter_config.json")) + adapter_checks(model, tokenizer)
+    missed = [check for check in checks if not check.passed]
+    assert not missed, format_checks(missed)
 
 
 TESTS = {"test_lora_config": test_lora_config, "test_build_labels": test_build_labels,

@@ -9,6 +9,7 @@ learner's report import it without pulling in torch.
 
 import json
 import os
+import time
 from pathlib import Path
 
 from .paths import REPO_ROOT
@@ -45,6 +46,9 @@ ANSWER_STUB = "YOUR ANSWER HERE"
 # nbgrader's Execute.timeout per cell: the longest cell (a LoRA training run) takes well under a minute on 2 CPU
 # cores; a cell past it is stopped and the grader flags the submission
 CELL_TIMEOUT_SECONDS = 300
+# nbgrader's Execute.iopub_timeout: it fails a cell whose last output arrives later than this after the cell finished
+# (nbgrader's default, 4 s, fails notebook 2's training cell on a busy machine: its live plot arrives late)
+IOPUB_TIMEOUT_SECONDS = 30
 
 
 def work_dir() -> Path:
@@ -64,12 +68,46 @@ def exchange_dir() -> Path:
     return work_dir() / "exchange"
 
 
-def written_answers(notebook, grade_ids) -> dict[str, str]:
-    """The text of the notebook's written-answer cells (by nbgrader grade_id), as last saved to disk.
+# JupyterLab's own save command, run by the page when the kernel displays this script. `window.jupyterapp` exists
+# when JupyterLab was started with --expose-app-in-browser (the course's `make lab` does; Notebook 7 always has it).
+SAVE_SCRIPT = "window.jupyterapp && window.jupyterapp.commands.execute('docmanager:save')"
+
+
+def save_notebook(notebook, wait_seconds: float = 10.0) -> bool:
+    """Ask the JupyterLab page of this kernel to save its notebook, and wait until the file on disk has changed.
+
+    An answer typed into a markdown cell but not saved exists only in the browser, and the report quotes the file.
+    Only a kernel that a Jupyter server started for a notebook (it sets JPY_SESSION_NAME) has a page to ask; under
+    nbconvert, nbgrader's Validate or grading nothing would answer, so this returns False at once. True when the
+    file changed.
+    """
+    if "JPY_SESSION_NAME" not in os.environ or os.environ.get("NBGRADER_EXECUTION"):
+        return False
+    from IPython.display import Javascript, display
+
+    path = Path(notebook)
+    before = path.stat().st_mtime_ns if path.is_file() else None
+    shown = display(Javascript(SAVE_SCRIPT), display_id=True)
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while time.monotonic() < deadline:
+            if path.is_file() and path.stat().st_mtime_ns != before:
+                return True
+            time.sleep(0.1)
+        return False
+    finally:
+        shown.update(Javascript(""))  # once saved, the script leaves the cell's output (a reopened notebook runs none)
+
+
+def written_answers(notebook, grade_ids, save: bool = True) -> dict[str, str]:
+    """The text of the notebook's written-answer cells (by nbgrader grade_id), read from the file after asking
+    JupyterLab to save it (`save_notebook`), so what the learner typed counts without a Ctrl+S.
 
     Lets a report quote the answers written in markdown cells; an unanswered cell (nbgrader's stub) and a
     missing notebook or cell give "" so the report keeps its TODO.
     """
+    if save:
+        save_notebook(notebook)
     path = Path(notebook)
     cells = json.loads(path.read_text(encoding="utf-8")).get("cells", []) if path.is_file() else []
     found = {}

@@ -18,12 +18,15 @@ METRICS = (("perplexity", "answer perplexity (lower is better)"), ("domain_score
 
 
 def build_report(run: TrainingRun, evaluation: dict, *, title: str, domain: str,
-                 learnings: str = "", production: str = "", overview: str = "") -> str:
+                 learnings: str = "", production: str = "", overview: str = "", edge_cases=(),
+                 changed: TrainingRun | None = None) -> str:
     """Markdown report from a run and an evaluation dict (e.g. the output of `evaluate_adapter`).
 
     `evaluation` holds `base_<metric>`/`tuned_<metric>` pairs, optionally `n_examples`, a `description` of what
     was measured on what, and `samples` ({"question", "base", "tuned"}, plus `base_score`/`tuned_score` if
     scored). `learnings` and `production` are the author's own words and stay marked TODO until written.
+    `edge_cases` (questions of the dataset) are listed under Dataset; `changed`, a second run on the same data
+    with one setting changed, gets a section comparing it with `run`.
     """
     s = run.settings
     losses = run.train_losses
@@ -35,7 +38,9 @@ def build_report(run: TrainingRun, evaluation: dict, *, title: str, domain: str,
         "## Dataset", "",
         f"- Training examples: {run.n_train}",
         f"- Validation examples: {run.n_eval}",
-        f"- Held-out evaluation prompts: {evaluation.get('n_examples', 'n/a')}", "",
+        f"- Held-out evaluation prompts: {evaluation.get('n_examples', 'n/a')}",
+        *([f"- Edge cases ({len(edge_cases)}): " + "; ".join(_one_line(q) for q in edge_cases)]
+          if edge_cases else []), "",
         "## Training configuration", "",
         "| setting | value |", "|---|---|",
         *[f"| {key} | {value} |" for key, value in s.items()],
@@ -49,6 +54,7 @@ def build_report(run: TrainingRun, evaluation: dict, *, title: str, domain: str,
     ]
     if run.eval_losses:
         lines.append("- Validation loss per epoch: " + ", ".join(f"{e['loss']:.3f}" for e in run.eval_losses))
+    lines += _change_section(run, changed) if changed else []
     lines += ["", "## Evaluation", ""]
     if evaluation.get("description"):
         lines += [evaluation["description"].strip(), ""]
@@ -69,6 +75,43 @@ def write_report(path, run: TrainingRun, evaluation: dict, **kwargs) -> Path:
     path = Path(path)
     path.write_text(build_report(run, evaluation, **kwargs), encoding="utf-8")
     return path
+
+
+def insert_written_sections(path, sections: dict[str, str]) -> Path:
+    """Put the learner's written sections (title -> text) into exercise 3's `evaluation_results.md`, after the table
+    and before the answers, replacing what an earlier call put there.
+
+    Each line is quoted (`> `), so no line of an answer can read as a table row or a `### Q:` heading to whoever
+    parses the file; an unanswered section says TODO.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    at = text.find("\n## Answers")
+    at = at if at >= 0 else max(text.find("\n### Q: "), 0) or len(text)
+    head, tail = text[:at], text[at:]
+    for title in sections:  # a second call replaces the first one's sections
+        earlier = head.find(f"\n## {title}\n")
+        head = head if earlier < 0 else head[:earlier]
+    blocks = [f"## {title}\n\n" + "\n".join(f"> {line}".rstrip() for line in _own_words(body).splitlines())
+              for title, body in sections.items()]
+    path.write_text(head.rstrip("\n") + "\n\n" + "\n\n".join(blocks) + "\n" + tail, encoding="utf-8")
+    return path
+
+
+def _change_section(run: TrainingRun, changed: TrainingRun) -> list[str]:
+    """One setting changed, same data, split and seed: what it did to the losses and the cost."""
+    differs = [key for key in run.settings if run.settings[key] != changed.settings.get(key)]
+    rows = [(f"{key}", run.settings[key], changed.settings.get(key)) for key in differs]
+    best = [min((e["loss"] for e in r.eval_losses), default=float("nan")) for r in (run, changed)]
+    rows += [("best validation loss", f"{best[0]:.3f}", f"{best[1]:.3f}"),
+             ("validation loss per epoch", *(", ".join(f"{e['loss']:.3f}" for e in r.eval_losses) or "n/a"
+                                             for r in (run, changed))),
+             ("final training loss", *(f"{r.train_losses[-1]['loss']:.3f}" for r in (run, changed))),
+             ("trainable parameters", *(f"{r.trainable_params:,d}" for r in (run, changed))),
+             ("training time", *(f"{r.wall_seconds:.1f} s" for r in (run, changed)))]
+    return ["", "## Hyperparameter change", "",
+            f"A second run on the same data, split and seed with {', '.join(differs) or 'no setting'} changed:", "",
+            "| | this run | changed run |", "|---|---|---|", *[f"| {a} | {b} | {c} |" for a, b, c in rows]]
 
 
 def _metric_rows(evaluation: dict) -> list[tuple[str, str]]:
@@ -95,6 +138,12 @@ def _quote(text: str, indent: str = "") -> str:
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
     block = [fence + "text", *text.split("\n"), fence]
     return "\n\n" + "\n".join(indent + line if line else line for line in block)
+
+
+def _one_line(text: str, limit: int = 100) -> str:
+    """A question (a docstring prompt is a whole function) as one line, cut at `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _own_words(text: str) -> str:

@@ -1,6 +1,7 @@
 """An ipywidgets playground: type a question, see the base and the fine-tuned answer side by side, scored.
 
-The scoring functions are passed in, so the playground uses the learner's own criteria (exercise 3).
+The scoring functions are passed in, so the playground uses the learner's own criteria (exercise 3's criteria,
+exercise 5's domain score; none in exercise 2, which has no score yet).
 Results go into an `HTML` widget (not an `Output` widget), so the playground also works, and can be tested,
 without a browser or a running kernel: set `playground.question.value`, call `playground.button.click()`.
 
@@ -47,7 +48,7 @@ def side_by_side_html(question: str, base: str, tuned: str, base_scores: dict | 
             "<tr>" + answer.format(cell, html.escape(base)) + answer.format(cell, html.escape(tuned)) + "</tr>"]
     parts = [f"<p><b>Q: {html.escape(question)}</b></p>",
              f"<table style='border-collapse:collapse;width:100%'>{''.join(rows)}</table>"]
-    if base_scores is not None and tuned_scores is not None:
+    if base_scores and tuned_scores:  # no criteria, no score table
         lines = [f"<tr><th style='{cell}'>Criterion</th><th style='{cell}'>Base</th>"
                  f"<th style='{cell}'>Fine-tuned</th></tr>"]
         for name in base_scores:
