@@ -86,8 +86,7 @@ def insert_written_sections(path, sections: dict[str, str]) -> Path:
     """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
-    at = text.find("\n## Answers")
-    at = at if at >= 0 else max(text.find("\n### Q: "), 0) or len(text)
+    at = next((i for i in (text.find("\n## Answers"), text.find("\n### Q: ")) if i >= 0), len(text))
     head, tail = text[:at], text[at:]
     for title in sections:  # a second call replaces the first one's sections
         earlier = head.find(f"\n## {title}\n")
@@ -101,7 +100,7 @@ def insert_written_sections(path, sections: dict[str, str]) -> Path:
 def _change_section(run: TrainingRun, changed: TrainingRun) -> list[str]:
     """One setting changed, same data, split and seed: what it did to the losses and the cost."""
     differs = [key for key in run.settings if run.settings[key] != changed.settings.get(key)]
-    rows = [(f"{key}", run.settings[key], changed.settings.get(key)) for key in differs]
+    rows = [(key, run.settings[key], changed.settings.get(key)) for key in differs]
     best = [min((e["loss"] for e in r.eval_losses), default=float("nan")) for r in (run, changed)]
     rows += [("best validation loss", f"{best[0]:.3f}", f"{best[1]:.3f}"),
              ("validation loss per epoch", *(", ".join(f"{e['loss']:.3f}" for e in r.eval_losses) or "n/a"

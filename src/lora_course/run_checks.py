@@ -85,10 +85,15 @@ def prompt_loss(model, tokenizer, questions: list[str]) -> float:
     return total / count
 
 
+def lora_trained(model) -> bool:
+    """LoRA starts with B = 0 (the base model exactly): a non-zero B means the adapter has trained."""
+    return any(float(p.detach().abs().sum()) > 0 for name, p in model.named_parameters() if "lora_B" in name)
+
+
 def adapter_checks(model, tokenizer) -> list[Check]:
     """The figures measured on the reloaded adapter (a PeftModel: its adapter is switched off for the base)."""
     model.eval()
-    trained = any(float(p.detach().abs().sum()) > 0 for name, p in model.named_parameters() if "lora_B" in name)
+    trained = lora_trained(model)
     with model.disable_adapter():
         base = prompt_loss(model, tokenizer, PROMPT_QUESTIONS)
     ratio = prompt_loss(model, tokenizer, PROMPT_QUESTIONS) / base
