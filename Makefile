@@ -6,7 +6,7 @@ OUT    := outputs
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lab release handout collect autograde feedback formgrader bench bench-grading sweep \
+.PHONY: setup demo test test-fast lab release handout collect autograde feedback formgrader bench bench-grading sweep \
 	notebook-times clean
 STUDENT ?=
 WORKERS ?= 1
@@ -48,6 +48,13 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The quick loop while editing: ruff, then only the tests on the `tiny` model. Left out by marker (pyproject.toml,
+# tests/conftest.py): `slow` (the real bundled model), `notebooks` (nbgrader/nbval runs of the course notebooks,
+# the attack and mutant classes, the Dask engine, the formgrader) and `browser` (headless Chromium).
+test-fast: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not slow and not notebooks and not browser"
 
 # As the handout's `make lab`: Validate (nbgrader's toolbar button) reads nbgrader_config.py from the Jupyter config
 # path, here the handout's, which sets the course's cell timeout (nbgrader's default, 30 s, would stop notebook 2's

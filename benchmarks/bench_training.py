@@ -11,9 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lora_course.data import read_jsonl
+from lora_course.dataset import read_jsonl
 from lora_course.models import prepare_model
 from lora_course.paths import data_file
+from lora_course.runs import TrainingRun
 
 HERE = Path(__file__).parent
 
@@ -29,11 +30,11 @@ VARIANTS = [("lora-course train (defaults)", []),
                                                           "--alpha", "8", "--lr", "2e-3"])]
 
 
-def train(data: Path, out: str, options: list[str]) -> dict:
+def train(data: Path, out: str, options: list[str]) -> TrainingRun:
     print(f"ours: lora-course train {' '.join(options)}...", file=sys.stderr, flush=True)
     subprocess.run([sys.executable, "-m", "lora_course.cli", "train", str(data), "--out", out, "--epochs", "3",
                     "--batch-size", "2", *options], capture_output=True, text=True, check=True)
-    return json.loads((Path(out) / "run.json").read_text())
+    return TrainingRun.load(out)
 
 
 def main() -> None:
@@ -49,8 +50,8 @@ def main() -> None:
     rows = [("course text recipe", baseline["wall_seconds"], last_epoch_mean(baseline["losses"]),
              baseline["peak_rss_mb"])]
     for (name, _), run in zip(VARIANTS, runs, strict=True):
-        losses = [(p["epoch"], p["loss"]) for p in run["train_losses"]]
-        rows.append((name, run["wall_seconds"], last_epoch_mean(losses), run["peak_rss_mb"]))
+        losses = [(p["epoch"], p["loss"]) for p in run.train_losses]
+        rows.append((name, run.wall_seconds, last_epoch_mean(losses), run.peak_rss_mb))
     print("| recipe | train wall s | final-epoch train loss | peak RSS MB |\n|---|---|---|---|")
     for name, wall, loss, rss in rows:
         print(f"| {name} | {wall:.1f} | {loss:.3f} | {rss:.0f} |")

@@ -12,10 +12,10 @@ import dataclasses
 import sys
 import tempfile
 
-from lora_course.data import load_examples
-from lora_course.models import load_tuned_model
+from lora_course.dataset import load_examples
+from lora_course.evaluation import perplexities
+from lora_course.models import load_adapter
 from lora_course.paths import data_file
-from lora_course.perplexity import answer_perplexity
 from lora_course.training import LoRASettings, fine_tune
 
 DEFAULT = LoRASettings()
@@ -46,12 +46,8 @@ def main() -> None:
                 rows.append((name, *seen[settings][1:]))
                 continue
             run = fine_tune(train, settings, f"{tmp}/{len(rows)}", progress=False)
-            model, tokenizer = load_tuned_model(run.adapter_dir)
-            ratios = {}
-            for set_name, examples in held_out.items():
-                with model.disable_adapter():
-                    base = answer_perplexity(model, tokenizer, examples)
-                ratios[set_name] = (base, answer_perplexity(model, tokenizer, examples))
+            model, tokenizer, _ = load_adapter(run.adapter_dir)
+            ratios = {name: perplexities(model, tokenizer, examples) for name, examples in held_out.items()}
             row = (name, 100 * run.trainable_share, ratios, run.kept, run.final_train_loss)
             seen[settings] = row
             rows.append(row)

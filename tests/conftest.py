@@ -8,7 +8,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
 
-from lora_course.data import Example  # noqa: E402
+from lora_course.dataset import Example  # noqa: E402
 
 TINY_STYLE = [  # eight different questions with their own answers: no near-duplicates
     Example(question, f"Hi there! 👋 1. Open {place}. 2. {step}. Anything else? 😊")

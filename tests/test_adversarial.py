@@ -153,11 +153,11 @@ def validate_dataset(path):
     return []
 """,
     "rebound_helpers": """
-import re, lora_course.grading, lora_course.data
+import re, lora_course.grading, lora_course.dataset
 real_findall = re.findall
 re.findall = lambda pattern, text, flags=0: ["2", "4"] if "line" in pattern else real_findall(pattern, text, flags)
 lora_course.grading.forbid = lambda *names: __import__("contextlib").nullcontext()
-lora_course.data.validate_file = lambda *a, **k: type("Report", (), {{"ok": True, "warnings": [], "examples": []}})()
+lora_course.dataset.validate_file = lambda *a, **k: type("Report", (), {{"ok": True, "warnings": [], "examples": []}})()
 def validate_dataset(path):
     return []
 """,

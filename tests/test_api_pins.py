@@ -64,9 +64,10 @@ def test_notebook_02_pipeline_runs_on_load_dataset_trainer_and_peft(tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import TrainingArguments
 
-    from lora_course.data import Example, prompt_text
+    from lora_course.dataset import Example
     from lora_course.models import load_base_model
-    from lora_course.training import AnswerLossTrainer, encode, pad_batch
+    from lora_course.prompts import encode, pad_batch, prompt_text
+    from lora_course.training import AnswerLossTrainer
 
     model, tokenizer = load_base_model("tiny")  # its own copy: get_peft_model changes the model in place
     data = tmp_path / "data.jsonl"

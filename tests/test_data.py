@@ -9,23 +9,10 @@ from pathlib import Path
 import pytest
 
 from lora_course.cli import main
-from lora_course.data import (
-    COURSE_TEXT,
-    PROMPT_TEMPLATE,
-    DatasetError,
-    Example,
-    answer_text,
-    duplicate_share,
-    format_example,
-    format_prompt,
-    has_emoji,
-    load_examples,
-    near_duplicate_groups,
-    prompt_text,
-    read_jsonl,
-    split_examples,
-    validate_file,
-)
+from lora_course.dataset import DatasetError, Example, load_examples, read_jsonl, validate_file
+from lora_course.duplicates import duplicate_share, near_duplicate_groups, split_examples
+from lora_course.prompts import COURSE_TEXT, PROMPT_TEMPLATE, answer_text, format_example, format_prompt, prompt_text
+from lora_course.text import has_emoji
 
 REPO = Path(__file__).resolve().parents[1]
 BROKEN = REPO / "data" / "broken"
@@ -294,7 +281,7 @@ def test_a_file_of_few_questions_asked_many_ways_is_warned_line_by_line():
 
 
 def test_near_duplicate_check_is_skipped_for_big_files(write, monkeypatch):
-    monkeypatch.setattr("lora_course.data.NEAR_DUP_MAX_EXAMPLES", 1)
+    monkeypatch.setattr("lora_course.duplicates.NEAR_DUP_MAX_EXAMPLES", 1)
     assert validate_file(write([row(), row(input=Q.rstrip("?"))])).warnings == []
 
 
@@ -552,8 +539,10 @@ def test_validation_never_raises(write, content):
         assert str(path) in str(exc)
 
 
-def test_module_imports_without_heavy_dependencies():
-    code = "import sys, lora_course.data; print(sorted({'torch', 'transformers', 'numpy'} & set(sys.modules)))"
+def test_dataset_modules_import_without_heavy_dependencies():
+    """What `lora-course validate` and exercise 1 need loads in a blink: no torch, transformers or numpy."""
+    modules = "lora_course.dataset, lora_course.duplicates, lora_course.own_data, lora_course.text, lora_course.prompts"
+    code = f"import sys, {modules}; print(sorted({{'torch', 'transformers', 'numpy'}} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(REPO / "src")}).stdout
     assert out.strip() == "[]"

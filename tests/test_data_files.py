@@ -7,17 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from lora_course.data import (
-    MEDICAL_DISCLAIMER,
-    Example,
-    copied_from_course,
-    has_emoji,
-    near_duplicate_pairs,
-    off_domain,
-    read_jsonl,
-    validate_file,
-)
+from lora_course.dataset import Example, read_jsonl, validate_file
+from lora_course.duplicates import near_duplicate_pairs
+from lora_course.own_data import MEDICAL_DISCLAIMER, copied_from_course, off_domain
 from lora_course.paths import DATA_DIR
+from lora_course.text import has_emoji
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from lora_course.data import Example
-from lora_course.evaluation import Comparison
+from lora_course.dataset import Example
+from lora_course.evaluation import Comparison, Evaluation
 from lora_course.generation import Generation
 from lora_course.perplexity import answer_perplexity, text_perplexity
+from lora_course.prompts import encode, pad_batch
 from lora_course.style import style_scores
-from lora_course.training import encode, pad_batch
 
 TECHCO = ("Hi there! 👋 Sorry about the wait.\n1. Open the TechCo app and go to Orders → Track.\n"
           "2. If it shows delivered, email support@techco.com within 48 hours.\nAnything else? 😊")
@@ -53,3 +53,14 @@ def test_comparison_table_winner_follows_the_scores():
     assert rows["emoji"] == "Fine-tuned" and rows["style score"] == "Fine-tuned"
     assert comparison.eos_rate("tuned") == 1.0 and comparison.eos_rate("base") == 0.0
     assert "**Fine-tuned:** " + TECHCO in comparison.markdown()
+
+
+def test_an_evaluation_survives_its_json_file():
+    """`lora-course evaluate --json` writes what `lora-course report --eval` reads back."""
+    import json
+
+    evaluation = Evaluation(n_examples=2, base={"perplexity": 9.0, "eos_rate": 0.5},
+                            tuned={"perplexity": 3.0, "eos_rate": 1.0},
+                            samples=[{"question": "Q?", "base": "a", "tuned": "b"}], description="two pairs")
+    again = Evaluation.from_dict(json.loads(json.dumps(evaluation.to_dict())))
+    assert again == evaluation and again.ratio("perplexity") == pytest.approx(1 / 3)

@@ -4,45 +4,46 @@ import sys
 
 import pytest
 
-from lora_course import data, style
+from lora_course import style
+from lora_course import text as textmod
 from lora_course.grading import DelegatedToHelper, forbid, graded_run
 
 
 def test_a_learner_function_that_calls_the_helper_fails_and_the_helper_works_afterwards(monkeypatch):
     notebook = sys.modules["__main__"]
-    monkeypatch.setattr(notebook, "imported_by_learner", data.has_emoji, raising=False)
+    monkeypatch.setattr(notebook, "imported_by_learner", textmod.has_emoji, raising=False)
 
     def delegating(text):
         return notebook.imported_by_learner(text)
 
     with pytest.raises(DelegatedToHelper, match="write it yourself"):
-        with forbid("lora_course.data.has_emoji"):
+        with forbid("lora_course.text.has_emoji"):
             delegating("hi 😊")
-    assert delegating("hi 😊") and data.has_emoji("hi 😊")
+    assert delegating("hi 😊") and textmod.has_emoji("hi 😊")
 
 
 def test_helpers_that_use_a_forbidden_function_are_caught_too():
     with pytest.raises(DelegatedToHelper):
-        with forbid("lora_course.data.has_emoji"):
+        with forbid("lora_course.text.has_emoji"):
             style.style_scores("How do I reset it?", "Hi! 😊 1. Open Settings.", True)
     assert style.style_scores("How do I reset it?", "Hi! 😊 1. Open Settings.", True)["emoji"] == 1
 
 
 # --- the back doors a renaming check would miss (issue 9): each must still be refused ---------------------------
 
-def _default_argument(text, _impl=data.has_emoji):
+def _default_argument(text, _impl=textmod.has_emoji):
     return _impl(text)
 
 
 def _closure():
-    impl = data.has_emoji
+    impl = textmod.has_emoji
     return lambda text: impl(text)
 
 
 def _module_copy():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("lora_course.my_data", data.__file__)
+    spec = importlib.util.spec_from_file_location("lora_course.my_text", textmod.__file__)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -52,23 +53,23 @@ def _module_copy():
 def _source_copy():
     import inspect
 
-    namespace = {"_EMOJI_RANGES": data._EMOJI_RANGES}
-    exec(inspect.getsource(data.has_emoji), namespace)
+    namespace = {"EMOJI_RANGES": textmod.EMOJI_RANGES}
+    exec(inspect.getsource(textmod.has_emoji), namespace)
     return namespace["has_emoji"]
 
 
 def _subprocess(text):
     import subprocess
 
-    code = f"from lora_course.data import has_emoji; print(has_emoji({text!r}))"
+    code = f"from lora_course.text import has_emoji; print(has_emoji({text!r}))"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "True"
 
 
 def _swallowing(text):
     try:
-        return data.has_emoji(text)
+        return textmod.has_emoji(text)
     except Exception:  # noqa: BLE001 - the point: the refusal is caught, the call retried
-        return data.has_emoji(text)
+        return textmod.has_emoji(text)
 
 
 def _in_a_thread(text):
@@ -78,7 +79,7 @@ def _in_a_thread(text):
 
     def work():
         try:
-            result.append(data.has_emoji(text))
+            result.append(textmod.has_emoji(text))
         except Exception:  # noqa: BLE001 - a thread's error would only be printed; the block still fails
             pass
 
@@ -89,7 +90,7 @@ def _in_a_thread(text):
 
 def _unwatching(text):
     sys.setprofile(None)
-    return data.has_emoji(text)
+    return textmod.has_emoji(text)
 
 
 @pytest.mark.parametrize("make", [
@@ -100,9 +101,9 @@ def _unwatching(text):
 def test_every_back_door_to_the_helper_is_refused(make):
     delegate = make()
     with pytest.raises(DelegatedToHelper):
-        with forbid("lora_course.data.has_emoji"):
+        with forbid("lora_course.text.has_emoji"):
             assert delegate("hi 😊") in (True, False)
-    assert sys.getprofile() is None and data.has_emoji("hi 😊")
+    assert sys.getprofile() is None and textmod.has_emoji("hi 😊")
 
 
 def test_a_copy_of_a_forbidden_regex_is_refused_but_a_different_one_is_not():
@@ -127,9 +128,9 @@ def test_own_code_runs_untouched_and_the_helper_works_afterwards():
     def own(text):
         return any(0x1F000 <= ord(ch) <= 0x1FAFF for ch in text)
 
-    with forbid("lora_course.data.has_emoji", "lora_course.evaluation.Comparison"):
+    with forbid("lora_course.text.has_emoji", "lora_course.evaluation.Comparison"):
         assert own("hi 😊") and not own("hi")
-    assert data.has_emoji("hi 😊") and sys.getprofile() is None
+    assert textmod.has_emoji("hi 😊") and sys.getprofile() is None
 
 
 @pytest.mark.parametrize("value, graded", [("autograde", True), ("validate", True), (None, False), ("", False),

@@ -74,6 +74,19 @@ def test_corrupt_cache_is_reported_then_rebuilt(tmp_path, monkeypatch):
     assert model.config.num_hidden_layers == 2
 
 
-def test_load_tuned_model_rejects_a_folder_without_adapter(tmp_path):
+def test_load_adapter_rejects_a_folder_without_adapter(tmp_path):
     with pytest.raises(ModelError, match="adapter_config.json"):
-        models.load_tuned_model(tmp_path)
+        models.load_adapter(tmp_path)
+
+
+def test_run_json_is_read_and_written_in_one_place():
+    """`runs.TrainingRun` is the only code of the package that names an adapter's run.json file; everything else
+    (reloading an adapter, the report, the CLI) goes through it."""
+    import ast
+    from pathlib import Path
+
+    package = Path(models.__file__).parent
+    naming = {path.name for path in package.glob("*.py")
+              for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+              if isinstance(node, ast.Constant) and node.value == "run.json"}
+    assert naming == {"runs.py"}

@@ -7,7 +7,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 from lora_course.plots import plot_losses  # noqa: E402
-from lora_course.training import LoRASettings, TrainingRun  # noqa: E402
+from lora_course.runs import TrainingRun
+from lora_course.training import LoRASettings  # noqa: E402
 
 
 def _run(train, evals=()):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from peft import PeftModel
 
-from lora_course.data import load_examples
+from lora_course.dataset import load_examples
 from lora_course.memory_measurement import measure_training_memory
-from lora_course.models import load_base_model, load_tuned_model, trainable_parameters_line
+from lora_course.models import load_adapter, load_base_model, trainable_parameters_line
 from lora_course.paths import data_file
 from lora_course.perplexity import answer_perplexity
 from lora_course.training import LoRASettings, add_lora, fine_tune
@@ -29,7 +29,8 @@ def test_a_few_steps_lower_the_loss_and_the_adapter_reloads(tmp_path):
     run = fine_tune(examples, settings, tmp_path / "adapter", base_model="smollm2", progress=False)
     assert run.trainable_share < 0.01
 
-    tuned, tokenizer = load_tuned_model(tmp_path / "adapter")
+    tuned, tokenizer, saved = load_adapter(tmp_path / "adapter")
+    assert saved == run and tuned.prompt_format == "chat"
     with tuned.disable_adapter():
         before = answer_perplexity(tuned, tokenizer, examples)
     after = answer_perplexity(tuned, tokenizer, examples)

@@ -2,9 +2,11 @@
 
 import dataclasses
 
+from lora_course.evaluation import Evaluation
 from lora_course.nbgrader_course import written_answers
 from lora_course.report import REQUIRED_SECTIONS, TODO, build_report
-from lora_course.training import LoRASettings, TrainingRun
+from lora_course.runs import TrainingRun
+from lora_course.training import LoRASettings
 
 
 def test_report_has_every_section_and_the_real_numbers():
@@ -13,14 +15,17 @@ def test_report_has_every_section_and_the_real_numbers():
                                               {"step": 2, "epoch": 0.2, "loss": 1.25}],
                       wall_seconds=42.5, tokens_per_second=300, peak_rss_mb=1234, trainable_params=100,
                       total_params=10000)
-    evaluation = {"n_examples": 5, "base_perplexity": 20.0, "tuned_perplexity": 9.5, "base_style_score": 0.3,
-                  "tuned_style_score": 0.8, "base_eos_rate": 0.0, "tuned_eos_rate": 1.0,
-                  "samples": [{"question": "Q?", "base": "plain", "tuned": "better"}]}
+    evaluation = Evaluation(n_examples=5, base={"perplexity": 20.0, "style_score": 0.3, "eos_rate": 0.0},
+                            tuned={"perplexity": 9.5, "style_score": 0.8, "eos_rate": 1.0},
+                            samples=[{"question": "Q?", "base": "plain", "tuned": "better"}])
     text = build_report(run, evaluation, title="Medical Q&A", domain="medical", learnings="I learned a lot.")
     assert all(section in text for section in REQUIRED_SECTIONS)
     for figure in ("42.5 s", "1234 MB", "2.500", "1.250", "9.500", "20.000", "1.00%", "I learned a lot."):
         assert figure in text
     assert "TODO: your own words." in text  # production readiness not written yet
+
+
+NOTHING_MEASURED = Evaluation(n_examples=0, base={}, tuned={})
 
 
 def _run(**overrides):
@@ -33,16 +38,16 @@ def _run(**overrides):
 
 
 def test_domain_metrics_and_scored_samples_appear_in_the_evaluation():
-    evaluation = {"n_examples": 6, "description": "Perplexity on the 4 validation pairs.",
-                  "base_perplexity": 12.0, "tuned_perplexity": 4.0, "base_domain_score": 0.25,
-                  "tuned_domain_score": 0.875, "base_eos_rate": 0.0, "tuned_eos_rate": 1.0,
-                  "base_words": 120.0, "tuned_words": 80.0,
-                  "samples": [{"question": "Q1?", "base": "one line", "tuned": "two\n### lines",
-                               "base_score": 0.0, "tuned_score": 1.0}]}
+    evaluation = Evaluation(n_examples=6, description="Perplexity on the 4 validation pairs.",
+                            base={"words": 120.0, "perplexity": 12.0, "domain_score": 0.25, "eos_rate": 0.0},
+                            tuned={"perplexity": 4.0, "domain_score": 0.875, "eos_rate": 1.0, "words": 80.0},
+                            samples=[{"question": "Q1?", "base": "one line", "tuned": "two\n### lines",
+                                      "base_score": 0.0, "tuned_score": 1.0}])
     text = build_report(_run(), evaluation, title="T", domain="medical", overview="Medical Q&A with a disclaimer.",
                         learnings="L", production="P")
     assert "| domain score (0–1) | 0.250 | 0.875 |" in text
-    assert "| words | 120.000 | 80.000 |" in text  # an unknown metric pair still gets its row
+    assert "| words | 120.000 | 80.000 |" in text  # an unknown metric still gets its row, after the known ones
+    assert text.index("EOS") < text.index("| words")
     assert text.index("perplexity") < text.index("domain score") < text.index("EOS")
     assert "Perplexity on the 4 validation pairs." in text and "Medical Q&A with a disclaimer." in text
     assert "- Base (score 0.00): one line" in text
@@ -64,7 +69,7 @@ def test_unanswered_written_answers_stay_todo(tmp_path):
     answers = written_answers(notebook, ("q_learnings", "q_production", "q_missing"))
     assert answers == {"q_learnings": "I learned that data quality matters.", "q_production": "", "q_missing": ""}
     assert written_answers(tmp_path / "absent.ipynb", ("q_learnings",)) == {"q_learnings": ""}
-    text = build_report(_run(eval_losses=[]), {}, title="T", domain="social", **{
+    text = build_report(_run(eval_losses=[]), NOTHING_MEASURED, title="T", domain="social", **{
         "learnings": answers["q_learnings"], "production": answers["q_production"]})
     assert "I learned that data quality matters." in text and text.count(TODO) == 1
     assert all(section in text for section in REQUIRED_SECTIONS)
@@ -73,14 +78,14 @@ def test_unanswered_written_answers_stay_todo(tmp_path):
 def test_edge_cases_and_a_changed_run_get_their_lines():
     changed = _run(settings={**_run().settings, "learning_rate": 1e-3}, eval_losses=[{"step": 2, "epoch": 1.0,
                    "loss": 1.6}], wall_seconds=38.0)
-    text = build_report(_run(), {}, title="T", domain="docstrings", changed=changed,
+    text = build_report(_run(), NOTHING_MEASURED, title="T", domain="docstrings", changed=changed,
                         edge_cases=["def pop(self):\n    raise IndexError", "Q2?"])
     assert "- Edge cases (2): def pop(self): raise IndexError; Q2?" in text
     section = text.split("## Hyperparameter change")[1].split("\n## ")[0]
     assert "with learning_rate changed" in section
     assert "| learning_rate | 0.002 | 0.001 |" in section and "| best validation loss | 1.750 | 1.600 |" in section
     assert "| training time | 40.0 s | 38.0 s |" in section
-    assert "## Hyperparameter change" not in build_report(_run(), {}, title="T", domain="social")
+    assert "## Hyperparameter change" not in build_report(_run(), NOTHING_MEASURED, title="T", domain="social")
 
 
 def test_written_sections_go_between_the_table_and_the_answers_and_replace_earlier_ones(tmp_path):

@@ -9,19 +9,12 @@ from conftest import TINY_STYLE
 from peft import PeftModel
 from transformers import TrainerCallback
 
-from lora_course.data import COURSE_TEXT, Example, format_prompt, prompt_text
+from lora_course.dataset import Example
 from lora_course.models import load_base_model
 from lora_course.paths import data_file
-from lora_course.training import (
-    IGNORE_INDEX,
-    PAD_MULTIPLE,
-    LoRASettings,
-    TrainingRun,
-    answer_loss,
-    encode,
-    fine_tune,
-    pad_batch,
-)
+from lora_course.prompts import COURSE_TEXT, IGNORE_INDEX, PAD_MULTIPLE, encode, format_prompt, pad_batch, prompt_text
+from lora_course.runs import TrainingRun
+from lora_course.training import LoRASettings, answer_loss, fine_tune
 
 FAST = LoRASettings(rank=4, alpha=8, learning_rate=5e-3, epochs=1, batch_size=2, bf16=False, eval_fraction=0)
 
@@ -199,3 +192,35 @@ def test_training_on_near_duplicates_warns_before_it_starts(tmp_path, capsys):
     assert run.duplicate_share == 0.75
     fine_tune(TINY_STYLE, settings, tmp_path / "b", progress=False)
     assert "duplicate" not in capsys.readouterr().out
+
+
+def test_an_adapter_reloads_with_its_run_and_is_prompted_in_its_trained_format(tmp_path, examples):
+    """`load_adapter` hands back the run, and the model carries the format it was trained in, so every
+    base-vs-tuned figure prompts the base in its chat template and the adapter as it was trained."""
+    from lora_course.models import base_and_tuned, load_adapter, prompt_format_of
+
+    run = fine_tune(examples, dataclasses.replace(FAST, prompt_format=COURSE_TEXT), tmp_path / "a", progress=False)
+    model, tokenizer, saved = load_adapter(tmp_path / "a")
+    assert saved == run and saved.prompt_format == prompt_format_of(model) == COURSE_TEXT
+    ids = torch.tensor([tokenizer("How do I reset my password?")["input_ids"]])
+    with torch.no_grad(), model.disable_adapter():
+        base_logits = model(input_ids=ids).logits
+    (base_format, base_out), (tuned_format, tuned_out) = base_and_tuned(
+        model, lambda prompt_format: (prompt_format, model(input_ids=ids).logits.detach()))
+    assert (base_format, tuned_format) == ("chat", COURSE_TEXT)
+    assert torch.equal(base_out, base_logits) and not torch.allclose(tuned_out, base_logits)  # adapter off, then on
+
+    (tmp_path / "a" / "run.json").unlink()  # saved by a plain Trainer: no record, the base model's own template
+    model, _, saved = load_adapter(tmp_path / "a")
+    assert saved is None and prompt_format_of(model) == "chat"
+
+
+@pytest.mark.parametrize("wrong", [{"prompt_format": "alpaca"}, {"target_modules": "attn"}, {"rank": 0},
+                                   {"learning_rate": -1e-3}, {"batch_size": 0}, {"dropout": 1.0},
+                                   {"eval_fraction": 1.0}, {"early_stopping_patience": 0}, {"warmup_steps": -1}])
+def test_wrong_settings_are_refused_where_they_are_made(wrong):
+    field_name = next(iter(wrong))
+    with pytest.raises(ValueError, match=field_name):
+        LoRASettings(**wrong)
+    with pytest.raises(ValueError, match=field_name):
+        dataclasses.replace(LoRASettings(), **wrong)

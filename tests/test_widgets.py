@@ -127,3 +127,22 @@ def test_display_adds_a_note_for_when_the_kernel_is_gone(tiny_peft, monkeypatch)
     assert raw == {"raw": True} and LIVE_CLASS in playground.widget._dom_classes
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == playground.widget.model_id
     assert "needs a running kernel" in bundle["text/plain"]
+
+
+def test_each_side_is_prompted_in_its_own_format(tiny_peft, monkeypatch):
+    """An adapter trained in the course text's format is asked in that format; the base in its chat template."""
+    from lora_course import widgets
+    from lora_course.generation import respond
+    from lora_course.prompts import COURSE_TEXT
+
+    model, tokenizer = tiny_peft
+    asked = []
+
+    def recording(model, tokenizer, question, prompt_format, **kwargs):
+        asked.append(prompt_format)
+        return respond(model, tokenizer, question, prompt_format, **kwargs)
+
+    monkeypatch.setattr(widgets, "respond", recording)
+    monkeypatch.setattr(model, "prompt_format", COURSE_TEXT, raising=False)
+    ComparisonPlayground(model, tokenizer, CRITERIA, max_new_tokens=4).ask("Where is my order?")
+    assert asked == ["chat", COURSE_TEXT]

@@ -6,7 +6,7 @@ emoji and greeting answers, so a mistake there costs only those tests; the compa
 from hypothesis import strategies as st
 from verdict import differential, load_adapter, reference
 
-from lora_course.data import load_examples, read_jsonl
+from lora_course.dataset import load_examples, read_jsonl
 from lora_course.evaluation import answer_perplexity
 from lora_course.paths import data_file
 

@@ -10,8 +10,10 @@ from pathlib import Path
 from hypothesis import strategies as st
 from verdict import differential, reference
 
-from lora_course.data import copied_from_course, has_emoji, validate_file
+from lora_course.dataset import validate_file
+from lora_course.own_data import copied_from_course
 from lora_course.paths import data_file
+from lora_course.text import has_emoji
 
 ASSIGNMENT = "01_dataset_preparation"
 RUN_UNTIL = "impl_validate_dataset"

@@ -6,10 +6,10 @@ the training run from the files it wrote, its adapter loaded and measured here (
 from hypothesis import strategies as st
 from verdict import differential, load_adapter, reference
 
-from lora_course.data import Example
+from lora_course.dataset import Example
 from lora_course.models import linear_module_names, load_base_model, load_tokenizer
+from lora_course.prompts import IGNORE_INDEX, encode
 from lora_course.run_checks import adapter_checks, format_checks, log_checks
-from lora_course.training import IGNORE_INDEX, encode
 
 ASSIGNMENT = "02_lora_fine_tuning"
 RUN_UNTIL = "impl_tokenize"

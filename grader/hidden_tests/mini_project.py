@@ -10,7 +10,8 @@ import types
 from hypothesis import strategies as st
 from verdict import differential, reference
 
-from lora_course.data import DOMAINS, copied_from_course, off_domain, validate_file
+from lora_course.dataset import validate_file
+from lora_course.own_data import DOMAINS, copied_from_course, off_domain
 from lora_course.paths import data_file
 from lora_course.report import REQUIRED_SECTIONS
 

@@ -5,7 +5,7 @@ on the course's models (loaded in the learner's process) against the solution's,
 from hypothesis import strategies as st
 from verdict import differential, learner_global, model, reference
 
-from lora_course.data import read_jsonl
+from lora_course.dataset import read_jsonl
 from lora_course.models import load_base_model, load_tokenizer
 from lora_course.paths import data_file
 

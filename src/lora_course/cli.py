@@ -8,7 +8,7 @@ import typing
 
 
 def _validate(args) -> int:
-    from .data import validate_file
+    from .dataset import validate_file
 
     try:
         report = validate_file(args.path, min_examples=args.min_examples, max_tokens=args.max_tokens,
@@ -86,15 +86,12 @@ def _train(args) -> int:
 
 
 def _generate(args) -> int:
-    from .data import CHAT
     from .generation import respond
-    from .models import load_base_model, load_tuned_model
-    from .training import trained_prompt_format
+    from .models import load_adapter, load_base_model, prompt_format_of
 
-    model, tokenizer = load_tuned_model(args.adapter) if args.adapter else load_base_model(args.model)
-    prompt_format = trained_prompt_format(args.adapter) if args.adapter else CHAT
-    answer = respond(model, tokenizer, args.question, prompt_format, max_new_tokens=args.max_new_tokens,
-                     do_sample=args.sample, seed=args.seed)
+    model, tokenizer = load_adapter(args.adapter)[:2] if args.adapter else load_base_model(args.model)
+    answer = respond(model, tokenizer, args.question, prompt_format_of(model),
+                     max_new_tokens=args.max_new_tokens, do_sample=args.sample, seed=args.seed)
     why = "the model stopped at once" if answer.ended_with_eos else "only whitespace"
     print(answer.text or f"(an empty answer: {why})")
     return 0
@@ -103,15 +100,13 @@ def _generate(args) -> int:
 def _compare(args) -> int:
     from pathlib import Path
 
-    from .data import read_jsonl
+    from .dataset import read_jsonl
     from .evaluation import compare_models
-    from .models import load_tuned_model
-    from .training import trained_prompt_format
+    from .models import load_adapter
 
-    model, tokenizer = load_tuned_model(args.adapter)
+    model, tokenizer, _ = load_adapter(args.adapter)
     questions = [row["input"] for row in read_jsonl(args.prompts)]
-    comparison = compare_models(model, tokenizer, questions, max_new_tokens=args.max_new_tokens,
-                                prompt_format=trained_prompt_format(args.adapter))
+    comparison = compare_models(model, tokenizer, questions, max_new_tokens=args.max_new_tokens)
     print(comparison.table())
     print(f"\nclean stops (EOS): base {comparison.eos_rate('base'):.0%}, fine-tuned {comparison.eos_rate('tuned'):.0%}")
     if args.out:
@@ -121,25 +116,24 @@ def _compare(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .data import load_examples
+    from .dataset import load_examples
     from .evaluation import evaluate_adapter
-    from .models import load_tuned_model
-    from .training import trained_prompt_format
+    from .models import load_adapter
 
-    model, tokenizer = load_tuned_model(args.adapter)
+    model, tokenizer, _ = load_adapter(args.adapter)
     result = evaluate_adapter(model, tokenizer, load_examples(args.data), max_new_tokens=args.max_new_tokens,
-                              prompt_format=trained_prompt_format(args.adapter),
                               course_text_base=args.course_text_base)
+    base, tuned = result.base, result.tuned
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
     else:
-        print(f"answer perplexity: base {result['base_perplexity']:.2f} -> tuned {result['tuned_perplexity']:.2f} "
-              f"(ratio {result['perplexity_ratio']:.2f})")
-        print(f"style score: base {result['base_style_score']:.2f} -> tuned {result['tuned_style_score']:.2f}")
-        print(f"answers ending with EOS within {args.max_new_tokens} tokens: base {result['base_eos_rate']:.0%} -> "
-              f"tuned {result['tuned_eos_rate']:.0%} (of {result['n_examples']})")
+        print(f"answer perplexity: base {base['perplexity']:.2f} -> tuned {tuned['perplexity']:.2f} "
+              f"(ratio {result.ratio('perplexity'):.2f})")
+        print(f"style score: base {base['style_score']:.2f} -> tuned {tuned['style_score']:.2f}")
+        print(f"answers ending with EOS within {args.max_new_tokens} tokens: base {base['eos_rate']:.0%} -> "
+              f"tuned {tuned['eos_rate']:.0%} (of {result.n_examples})")
         if args.course_text_base:
-            other = result["base_course_text"]
+            other = result.base_course_text
             print(f"base model in the course text's `### User:` format instead of its chat template: perplexity "
                   f"{other['perplexity']:.2f}, style {other['style_score']:.2f}, EOS {other['eos_rate']:.0%}, "
                   f"{other['empty_answers']} empty answers")
@@ -149,10 +143,11 @@ def _evaluate(args) -> int:
 def _report(args) -> int:
     from pathlib import Path
 
+    from .evaluation import Evaluation
     from .report import write_report
-    from .training import TrainingRun
+    from .runs import TrainingRun
 
-    evaluation = json.loads(Path(args.eval).read_text(encoding="utf-8"))
+    evaluation = Evaluation.from_dict(json.loads(Path(args.eval).read_text(encoding="utf-8")))
     path = write_report(args.out, TrainingRun.load(args.adapter), evaluation, title=args.title, domain=args.domain)
     print(f"✅ Report written to {path}")
     return 0
@@ -230,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .data import DatasetError
+    from .dataset import DatasetError
     from .models import ModelError
 
     try:

@@ -1,11 +1,14 @@
-"""Measured comparisons of a base and a fine-tuned model: answer perplexity and TechCo style, as numbers and as the
-course's evaluation_results.md."""
+"""Measured comparisons of a base and a fine-tuned model: answer perplexity and TechCo style, as numbers
+(`Evaluation`, what `lora-course evaluate --json` writes and the report reads) and as the course's
+evaluation_results.md."""
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-from .data import CHAT, COURSE_TEXT, Example
+from .dataset import Example
 from .generation import Generation, respond
+from .models import base_and_tuned
 from .perplexity import answer_perplexity
+from .prompts import COURSE_TEXT
 from .style import CRITERIA, style_scores
 
 
@@ -48,47 +51,67 @@ class Comparison:
         return "\n".join(parts)
 
 
-def compare_models(model, tokenizer, questions: list[str], max_new_tokens: int = 200,
-                   prompt_format: str = CHAT) -> Comparison:
+@dataclass
+class Evaluation:
+    """Base vs fine-tuned on the same held-out prompts: each side's figures (metric -> value: `perplexity`,
+    `eos_rate`, a score per criterion), the answers, and one sentence on what was measured on what.
+
+    The report shows one row per metric both sides have; `samples` are {"question", "base", "tuned"}, plus
+    `base_score`/`tuned_score` where each answer was scored.
+    """
+
+    n_examples: int
+    base: dict[str, float]
+    tuned: dict[str, float]
+    samples: list[dict] = field(default_factory=list)
+    description: str = ""
+    base_course_text: dict | None = None  # the base model in the course text's format (`lora-course evaluate`)
+
+    def ratio(self, metric: str) -> float:
+        return self.tuned[metric] / self.base[metric]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Evaluation":
+        return cls(**data)
+
+
+def compare_models(model, tokenizer, questions: list[str], max_new_tokens: int = 200) -> Comparison:
     """Answer each question with the adapter off (base) and on (fine-tuned), greedily, and score both.
 
-    The base model always gets its own chat template (a fair comparison); the adapter gets the format it was
-    trained in (`prompt_format`).
+    The base model gets its own chat template (a fair comparison), the adapter the format it was trained in.
     """
-    with model.disable_adapter():
-        base = respond(model, tokenizer, questions, max_new_tokens=max_new_tokens)
-    tuned = respond(model, tokenizer, questions, prompt_format, max_new_tokens=max_new_tokens)
+    base, tuned = base_and_tuned(model, lambda prompt_format: respond(model, tokenizer, questions, prompt_format,
+                                                                       max_new_tokens=max_new_tokens))
     return Comparison(
         prompts=list(questions), base=base, tuned=tuned,
         base_scores=_scored(questions, base), tuned_scores=_scored(questions, tuned),
     )
 
 
+def perplexities(model, tokenizer, examples: list[Example], **kwargs) -> tuple[float, float]:
+    """Answer perplexity of the reference answers, base and fine-tuned (`answer_perplexity`'s options)."""
+    return base_and_tuned(model, lambda prompt_format: answer_perplexity(model, tokenizer, examples,
+                                                                         prompt_format=prompt_format, **kwargs))
+
+
 def evaluate_adapter(model, tokenizer, examples: list[Example], max_new_tokens: int = 200,
-                     prompt_format: str = CHAT, course_text_base: bool = False) -> dict:
-    """The numbers behind `lora-course evaluate`: perplexity and style, base (in its chat template) vs tuned (in
-    the format it was trained in), on held-out pairs; `course_text_base` adds the base model in the course text's
-    format."""
-    with model.disable_adapter():
-        base_ppl = answer_perplexity(model, tokenizer, examples)
-    tuned_ppl = answer_perplexity(model, tokenizer, examples, prompt_format=prompt_format)
-    comparison = compare_models(model, tokenizer, [e.input for e in examples], max_new_tokens, prompt_format)
-    result = {
-        "n_examples": len(examples),
-        "base_perplexity": round(base_ppl, 3),
-        "tuned_perplexity": round(tuned_ppl, 3),
-        "perplexity_ratio": round(tuned_ppl / base_ppl, 3),
-        "base_style_score": round(comparison.mean("base", "style_score"), 3),
-        "tuned_style_score": round(comparison.mean("tuned", "style_score"), 3),
-        "base_eos_rate": round(comparison.eos_rate("base"), 3),
-        "tuned_eos_rate": round(comparison.eos_rate("tuned"), 3),
-        "samples": comparison.samples(),
-        "criteria": {c: {"base": round(comparison.mean("base", c), 3), "tuned": round(comparison.mean("tuned", c), 3)}
-                     for c in CRITERIA},
-    }
-    if course_text_base:
-        result["base_course_text"] = base_in_course_text(model, tokenizer, examples, max_new_tokens)
-    return result
+                     course_text_base: bool = False) -> Evaluation:
+    """The numbers behind `lora-course evaluate`: perplexity and style, base vs tuned, on held-out pairs;
+    `course_text_base` adds the base model in the course text's format."""
+    base_ppl, tuned_ppl = perplexities(model, tokenizer, examples)
+    comparison = compare_models(model, tokenizer, [e.input for e in examples], max_new_tokens)
+    sides = {}
+    for which, perplexity in (("base", base_ppl), ("tuned", tuned_ppl)):
+        sides[which] = {"perplexity": round(perplexity, 3), "eos_rate": round(comparison.eos_rate(which), 3),
+                        **{c: round(comparison.mean(which, c), 3) for c in CRITERIA}}
+    return Evaluation(
+        n_examples=len(examples), base=sides["base"], tuned=sides["tuned"], samples=comparison.samples(),
+        description=f"Answer perplexity and the TechCo style criteria on {len(examples)} held-out pairs (greedy, "
+                    f"{max_new_tokens} new tokens at most).",
+        base_course_text=base_in_course_text(model, tokenizer, examples, max_new_tokens) if course_text_base else None)
 
 
 def base_in_course_text(model, tokenizer, examples: list[Example], max_new_tokens: int = 200) -> dict:

@@ -4,8 +4,8 @@ import random
 
 import torch
 
-from .data import CHAT
-from .training import answer_loss, as_examples, encode, fast_bf16_available, pad_batch
+from .prompts import CHAT, encode, pad_batch
+from .training import answer_loss, as_examples, fast_bf16_available
 
 
 def mix_examples(task, general, share: float = 0.15, seed: int = 42) -> list:

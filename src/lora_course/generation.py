@@ -6,9 +6,7 @@ from dataclasses import dataclass
 import torch
 from transformers import set_seed
 
-from .data import CHAT, prompt_text
-
-STOP_STRING = "### User:"
+from .prompts import CHAT, STOP_STRING, prompt_text
 
 
 @dataclass

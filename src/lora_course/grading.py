@@ -48,7 +48,7 @@ class DelegatedToHelper(AssertionError):
 
 @contextlib.contextmanager
 def forbid(*dotted_names: str):
-    """Refuse the named helpers (functions, classes or compiled regexes, e.g. "lora_course.data.has_emoji")
+    """Refuse the named helpers (functions, classes or compiled regexes, e.g. "lora_course.text.has_emoji")
     and every copy of them while the block runs; see the module docstring for what counts."""
     guard = _Guard(dotted_names)
     _install_audit_hook()

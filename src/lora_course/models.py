@@ -10,6 +10,8 @@ import shutil
 from pathlib import Path
 
 from .paths import cache_dir
+from .prompts import CHAT
+from .runs import TrainingRun
 
 BUNDLED = "smollm2"
 BUNDLED_ALIASES = {"smollm2", "smollm2-135m-instruct", "huggingfacetb/smollm2-135m-instruct"}
@@ -208,19 +210,34 @@ def trainable_parameters_line(model) -> str:
     return f"trainable params: {trainable:,d} || all params: {total:,d} || trainable%: {100 * trainable / total:.4f}"
 
 
-def load_tuned_model(adapter_dir, dtype=None):
-    """Return (PeftModel, tokenizer): the base recorded in the adapter's run.json with the adapter on top.
+def load_adapter(adapter_dir, dtype=None):
+    """Return (PeftModel, tokenizer, TrainingRun or None): the base recorded in the adapter's run.json with the
+    adapter on top.
 
-    `with model.disable_adapter():` then gives the untouched base model without loading it twice.
+    The model carries the prompt format the adapter was trained in (`prompt_format`), so `base_and_tuned` prompts
+    each side as it expects; `with model.disable_adapter():` gives the untouched base model without loading it twice.
     """
     from peft import PeftModel
 
-    run_file = Path(adapter_dir) / "run.json"
     if not (Path(adapter_dir) / "adapter_config.json").is_file():
         raise ModelError(f"{adapter_dir} holds no LoRA adapter (adapter_config.json is missing). "
                          "Train one with: lora-course train DATA --out DIR")
-    base = json.loads(run_file.read_text())["base_model"] if run_file.is_file() else None
-    model, tokenizer = load_base_model(base, dtype=dtype)
+    run = TrainingRun.of_adapter(adapter_dir)
+    model, tokenizer = load_base_model(run.base_model if run else None, dtype=dtype)
     model = PeftModel.from_pretrained(model, str(adapter_dir))
+    model.prompt_format = run.prompt_format if run else CHAT
     model.eval()
-    return model, tokenizer
+    return model, tokenizer, run
+
+
+def base_and_tuned(model, measure):
+    """`measure(prompt_format)` with the adapter off, then on: the base model in its own chat template (a fair
+    comparison), the adapter in the format it was trained in. Every base-vs-tuned figure goes through here."""
+    with model.disable_adapter():
+        base = measure(CHAT)
+    return base, measure(prompt_format_of(model))
+
+
+def prompt_format_of(model) -> str:
+    """The format to prompt `model` in: an adapter's from `load_adapter`, else the model's own chat template."""
+    return getattr(model, "prompt_format", CHAT)

@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from .data import CHAT, Example
-from .training import IGNORE_INDEX, encode
+from .dataset import Example
+from .prompts import CHAT, IGNORE_INDEX, encode
 
 
 @torch.no_grad()

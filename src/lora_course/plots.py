@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 from transformers import TrainerCallback
 
-from .training import TrainingRun
+from .runs import TrainingRun
 
 
 def plot_losses(runs: dict[str, TrainingRun] | TrainingRun, ax=None, title: str = "Loss"):

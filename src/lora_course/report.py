@@ -3,30 +3,29 @@
 import re
 from pathlib import Path
 
+from .evaluation import Evaluation
 from .memory import format_mb
 from .nbgrader_course import ANSWER_STUB
-from .training import TrainingRun
+from .runs import TrainingRun
 
 REQUIRED_SECTIONS = ("## Project overview", "## Dataset", "## Training configuration", "## Training results",
                      "## Evaluation", "## Example outputs", "## What I learned", "## Production readiness")
 TODO = "TODO: your own words."
 
-# (key, label): the report shows `base_<key>` vs `tuned_<key>` for each key the evaluation holds, in this order;
-# other `base_*`/`tuned_*` pairs follow under their own names.
+# (metric, label): the report shows these first, in this order, where both sides of the evaluation have them; the
+# other metrics both sides have follow under their own names.
 METRICS = (("perplexity", "answer perplexity (lower is better)"), ("domain_score", "domain score (0–1)"),
            ("style_score", "style score (0–1)"), ("eos_rate", "answers that stop cleanly (EOS)"))
 
 
-def build_report(run: TrainingRun, evaluation: dict, *, title: str, domain: str,
+def build_report(run: TrainingRun, evaluation: Evaluation, *, title: str, domain: str,
                  learnings: str = "", production: str = "", overview: str = "", edge_cases=(),
                  changed: TrainingRun | None = None) -> str:
-    """Markdown report from a run and an evaluation dict (e.g. the output of `evaluate_adapter`).
+    """Markdown report from a run and its evaluation (e.g. from `evaluate_adapter`).
 
-    `evaluation` holds `base_<metric>`/`tuned_<metric>` pairs, optionally `n_examples`, a `description` of what
-    was measured on what, and `samples` ({"question", "base", "tuned"}, plus `base_score`/`tuned_score` if
-    scored). `learnings` and `production` are the author's own words and stay marked TODO until written.
-    `edge_cases` (questions of the dataset) are listed under Dataset; `changed`, a second run on the same data
-    with one setting changed, gets a section comparing it with `run`.
+    `learnings` and `production` are the author's own words and stay marked TODO until written. `edge_cases`
+    (questions of the dataset) are listed under Dataset; `changed`, a second run on the same data with one setting
+    changed, gets a section comparing it with `run`.
     """
     s = run.settings
     losses = run.train_losses
@@ -38,7 +37,7 @@ def build_report(run: TrainingRun, evaluation: dict, *, title: str, domain: str,
         "## Dataset", "",
         f"- Training examples: {run.n_train}",
         f"- Validation examples: {run.n_eval}",
-        f"- Held-out evaluation prompts: {evaluation.get('n_examples', 'n/a')}",
+        f"- Held-out evaluation prompts: {evaluation.n_examples}",
         *([f"- Edge cases ({len(edge_cases)}): " + "; ".join(_one_line(q) for q in edge_cases)]
           if edge_cases else []), "",
         "## Training configuration", "",
@@ -56,13 +55,13 @@ def build_report(run: TrainingRun, evaluation: dict, *, title: str, domain: str,
         lines.append("- Validation loss per epoch: " + ", ".join(f"{e['loss']:.3f}" for e in run.eval_losses))
     lines += _change_section(run, changed) if changed else []
     lines += ["", "## Evaluation", ""]
-    if evaluation.get("description"):
-        lines += [evaluation["description"].strip(), ""]
+    if evaluation.description.strip():
+        lines += [evaluation.description.strip(), ""]
     lines += ["| metric | base | fine-tuned |", "|---|---|---|"]
     for key, label in _metric_rows(evaluation):
-        lines.append(f"| {label} | {evaluation[f'base_{key}']:.3f} | {evaluation[f'tuned_{key}']:.3f} |")
+        lines.append(f"| {label} | {evaluation.base[key]:.3f} | {evaluation.tuned[key]:.3f} |")
     lines += ["", "## Example outputs", ""]
-    for sample in evaluation.get("samples", []):
+    for sample in evaluation.samples:
         lines += [f"**Prompt:**{_quote(sample['question'])}", "",
                   f"- Base{_score(sample, 'base')}:{_quote(sample['base'], indent='  ')}",
                   f"- Fine-tuned{_score(sample, 'tuned')}:{_quote(sample['tuned'], indent='  ')}", ""]
@@ -71,7 +70,7 @@ def build_report(run: TrainingRun, evaluation: dict, *, title: str, domain: str,
     return "\n".join(lines)
 
 
-def write_report(path, run: TrainingRun, evaluation: dict, **kwargs) -> Path:
+def write_report(path, run: TrainingRun, evaluation: Evaluation, **kwargs) -> Path:
     path = Path(path)
     path.write_text(build_report(run, evaluation, **kwargs), encoding="utf-8")
     return path
@@ -113,12 +112,10 @@ def _change_section(run: TrainingRun, changed: TrainingRun) -> list[str]:
             "| | this run | changed run |", "|---|---|---|", *[f"| {a} | {b} | {c} |" for a, b, c in rows]]
 
 
-def _metric_rows(evaluation: dict) -> list[tuple[str, str]]:
+def _metric_rows(evaluation: Evaluation) -> list[tuple[str, str]]:
     known = dict(METRICS)
-    others = sorted(k[len("base_"):] for k in evaluation if k.startswith("base_") and k[len("base_"):] not in known)
-    keys = [k for k, _ in METRICS] + others
-    return [(k, known.get(k, k.replace("_", " "))) for k in keys
-            if f"base_{k}" in evaluation and f"tuned_{k}" in evaluation]
+    keys = [k for k, _ in METRICS] + [k for k in evaluation.base if k not in known]
+    return [(k, known.get(k, k.replace("_", " "))) for k in keys if k in evaluation.base and k in evaluation.tuned]
 
 
 def _score(sample: dict, which: str) -> str:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
-from .data import prompt_text
 from .generation import respond
+from .models import base_and_tuned
+from .prompts import prompt_text
 
 EXPECTED = {"r": 16, "lora_alpha": 32, "target_modules": {"q_proj", "v_proj"}, "num_train_epochs": 3,
             "train_batch_size": 2, "learning_rate": 2e-3}
@@ -94,9 +95,9 @@ def adapter_checks(model, tokenizer) -> list[Check]:
     """The figures measured on the reloaded adapter (a PeftModel: its adapter is switched off for the base)."""
     model.eval()
     trained = lora_trained(model)
-    with model.disable_adapter():
-        base = prompt_loss(model, tokenizer, PROMPT_QUESTIONS)
-    ratio = prompt_loss(model, tokenizer, PROMPT_QUESTIONS) / base
+    # The same chat-template prompts on both sides: what is measured is whether training moved the prompt tokens.
+    base, tuned = base_and_tuned(model, lambda _format: prompt_loss(model, tokenizer, PROMPT_QUESTIONS))
+    ratio = tuned / base
     stops = sum(g.ended_with_eos for g in respond(model, tokenizer, EOS_PROMPTS, max_new_tokens=EOS_MAX_NEW_TOKENS))
     return [
         Check("LoRA B matrices trained", "yes" if trained else "all zero", "not all zero", trained,

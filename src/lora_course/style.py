@@ -2,7 +2,7 @@
 
 import re
 
-from .data import content_words, has_emoji
+from .text import content_words, has_emoji
 
 _GREETING = re.compile(r"^\W*(hi|hello|hey|great question|happy to help|thanks|thank you|good (morning|afternoon)"
                        r"|no worries|absolutely|of course|sure)\b", re.IGNORECASE)

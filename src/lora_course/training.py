@@ -7,8 +7,6 @@
 """
 
 import dataclasses
-import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,24 +17,12 @@ from peft import LoraConfig, get_peft_model
 from peft.helpers import disable_input_dtype_casting
 from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
-from .data import (
-    CHAT,
-    COURSE_TEXT,
-    MANY_DUPLICATES,
-    Example,
-    answer_text,
-    duplicate_share,
-    load_examples,
-    prompt_text,
-    split_examples,
-)
+from .dataset import Example, load_examples
+from .duplicates import MANY_DUPLICATES, duplicate_share, split_examples
 from .memory import peak_rss_mb
 from .models import load_base_model, lora_target_modules, model_name, trainable_parameters_line, training_device
-
-IGNORE_INDEX = -100  # positions with this label add nothing to the loss
-# Batches are padded up to a multiple of this: CPU matmul kernels (oneDNN) are built and cached per shape, so
-# a handful of widths instead of one per batch saves both kernel-building time and memory.
-PAD_MULTIPLE = 16
+from .prompts import CHAT, IGNORE_INDEX, PROMPT_FORMATS, check_prompt_format, encode, pad_batch
+from .runs import TrainingRun
 
 
 def _setting(default, text: str, **cli):
@@ -74,87 +60,36 @@ class LoRASettings:
     bf16: bool | None = _setting(None, "bfloat16 base weights: half the memory, ~1.8x faster where the hardware "
                                  "has it", unset="where the hardware has it")
     prompt_format: str = _setting(CHAT, "chat: the model's own chat template; course-text: "
-                                  "'### User: …\\n### Assistant:'", choices=(CHAT, COURSE_TEXT))
+                                  "'### User: …\\n### Assistant:'", choices=PROMPT_FORMATS)
     seed: int = _setting(42, "seed for data order, LoRA initialisation and dropout")
     max_steps: int = _setting(-1, "> 0: train this many steps instead of epochs (for short measurements)")
+
+    def __post_init__(self):
+        """A wrong value is reported here, where the settings are made, not after the model has loaded."""
+        check_prompt_format(self.prompt_format)
+        if isinstance(self.target_modules, str) and self.target_modules not in ("attention", "all-linear"):
+            raise ValueError(f"target_modules must be 'attention', 'all-linear' or a list of layer names, "
+                             f"not {self.target_modules!r}")
+        positive = {"rank": self.rank, "alpha": self.alpha, "learning_rate": self.learning_rate,
+                    "epochs": self.epochs, "batch_size": self.batch_size,
+                    "gradient_accumulation": self.gradient_accumulation, "max_length": self.max_length}
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"{name} must be greater than 0, not {value!r}")
+        for name, value, low, high in (("dropout", self.dropout, 0, 1), ("eval_fraction", self.eval_fraction, 0, 1)):
+            if not low <= value < high:
+                raise ValueError(f"{name} must be in [{low}, {high}), not {value!r}")
+        if self.warmup_steps < 0 or self.weight_decay < 0:
+            raise ValueError("warmup_steps and weight_decay cannot be negative")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise ValueError(f"early_stopping_patience must be at least 1 (or None), not "
+                             f"{self.early_stopping_patience!r}")
 
     @classmethod
     def course_text(cls) -> "LoRASettings":
         """The values from the course text: they barely move this model on ~20 examples (see README)."""
         return cls(rank=8, alpha=16, dropout=0.05, target_modules="attention", learning_rate=2e-4,
                    epochs=3, batch_size=2)
-
-
-@dataclass
-class TrainingRun:
-    """What a run produced and measured; saved next to the adapter as `run.json`."""
-
-    adapter_dir: str
-    base_model: str
-    settings: dict
-    n_train: int
-    n_eval: int
-    train_losses: list = field(default_factory=list)   # [{"step", "epoch", "loss"}]
-    eval_losses: list = field(default_factory=list)    # [{"step", "epoch", "loss"}]
-    wall_seconds: float = 0.0
-    tokens_per_second: float = 0.0
-    peak_rss_mb: float = 0.0
-    trainable_params: int = 0
-    total_params: int = 0
-    stopped_early: bool = False
-    best_epoch: float | None = None
-    resumed_from: str | None = None
-    base_eval_loss: float | None = None  # the base model's loss on the held-out examples, before training
-    kept: str = "last epoch"  # what the adapter holds: "last epoch", "best epoch" or "base model" (the guard)
-    duplicate_share: float = 0.0  # share of training examples that repeat another (`data.duplicate_share`)
-
-    @property
-    def final_train_loss(self) -> float:
-        return self.train_losses[-1]["loss"] if self.train_losses else math.nan
-
-    @property
-    def trainable_share(self) -> float:
-        return self.trainable_params / self.total_params
-
-    def save(self, path) -> None:
-        Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2))
-
-    @classmethod
-    def load(cls, path) -> "TrainingRun":
-        path = Path(path)
-        return cls(**json.loads((path / "run.json" if path.is_dir() else path).read_text()))
-
-
-def trained_prompt_format(adapter_dir) -> str:
-    """The prompt format an adapter was trained in (its run.json); adapters without one predate the chat template."""
-    path = Path(adapter_dir) / "run.json"
-    if not path.is_file():
-        return CHAT
-    return json.loads(path.read_text()).get("settings", {}).get("prompt_format", COURSE_TEXT)
-
-
-def encode(tokenizer, example: Example, max_length: int, prompt_format: str = CHAT) -> dict:
-    """Token ids and labels for one example: prompt positions get IGNORE_INDEX, answer + EOS are targets."""
-    prompt = tokenizer(prompt_text(tokenizer, example.input, prompt_format), add_special_tokens=False)["input_ids"]
-    answer = tokenizer(answer_text(tokenizer, example.output, prompt_format), add_special_tokens=False)["input_ids"]
-    answer += [tokenizer.eos_token_id]
-    input_ids = (prompt + answer)[:max_length]
-    labels = ([IGNORE_INDEX] * len(prompt) + answer)[:max_length]
-    return {"input_ids": input_ids, "labels": labels}
-
-
-def pad_batch(features: list[dict], pad_token_id: int) -> dict:
-    """Right-pad to the longest sequence in this batch, rounded up to PAD_MULTIPLE; padding is masked out of
-    attention and loss."""
-    longest = max(len(f["input_ids"]) for f in features)
-    width = -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE
-    batch = {"input_ids": [], "attention_mask": [], "labels": []}
-    for f in features:
-        gap = width - len(f["input_ids"])
-        batch["input_ids"].append(f["input_ids"] + [pad_token_id] * gap)
-        batch["attention_mask"].append([1] * len(f["input_ids"]) + [0] * gap)
-        batch["labels"].append(f["labels"] + [IGNORE_INDEX] * gap)
-    return {key: torch.tensor(value) for key, value in batch.items()}
 
 
 LOSS_CHUNK = 64  # answer tokens per piece of the output-layer + loss computation
@@ -260,73 +195,38 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
     the newest checkpoint.
     """
     out_dir = Path(out_dir)
-    examples = as_examples(data)
-    if eval_data is not None:
-        train_examples, eval_examples = examples, as_examples(eval_data)
-    else:
-        train_examples, eval_examples = split_examples(examples, settings.eval_fraction, seed=settings.seed)
-    repeated, lines = duplicate_share(train_examples)
-    if repeated > MANY_DUPLICATES:
-        shown = ", ".join(map(str, lines[:12])) + (", ..." if len(lines) > 12 else "")
-        print(f"⚠️ warning: {len(lines)} of {len(train_examples)} training examples duplicate another one (same or "
-              f"paraphrased question, or the same answer; lines {shown}). The model will learn those answers by "
-              "heart rather than how to help, and eval loss on such data flatters it. Write more varied "
-              "examples (`lora-course validate` names each pair).")
-
+    train_examples, eval_examples = _training_data(data, eval_data, settings)
+    repeated = _warn_about_duplicates(train_examples)
     if settings.bf16 is None:
         settings = dataclasses.replace(settings, bf16=fast_bf16_available())
     set_seed(settings.seed)
     model, tokenizer = load_base_model(base_model, dtype=torch.bfloat16 if settings.bf16 else None)
     model = add_lora(model, settings)
-    trainable, total = model.get_nb_trainable_parameters()
     if progress:
         print(trainable_parameters_line(model))
-
     train_set = [encode(tokenizer, ex, settings.max_length, settings.prompt_format) for ex in train_examples]
     eval_set = [encode(tokenizer, ex, settings.max_length, settings.prompt_format) for ex in eval_examples] or None
-    recorder = _LossRecorder()
-    stopper = eval_set and settings.early_stopping_patience
-    monitor = EvalLossMonitor(settings.early_stopping_patience) if stopper else None
-    trainer = AnswerLossTrainer(
-        model=model,
-        args=_training_arguments(settings, out_dir / "checkpoints", bool(eval_set), progress),
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        data_collator=lambda features: pad_batch(features, tokenizer.pad_token_id),
-        processing_class=tokenizer,
-    )
-    if not progress:
-        trainer.remove_callback(PrinterCallback)  # it would print every step's log dict
-    elif trainer.pop_callback(ProgressCallback):  # a terminal (a notebook gets the Trainer's live table instead)
-        trainer.add_callback(LossProgressBar)
+    trainer = _build_trainer(model, tokenizer, train_set, eval_set, settings, out_dir, progress)
     checkpoint = _latest_checkpoint(out_dir / "checkpoints") if resume else None
     if resume and checkpoint is None:
         print(f"No checkpoint in {out_dir / 'checkpoints'} yet: starting from the beginning.")
+    recorder = _LossRecorder()
+    monitor = EvalLossMonitor(settings.early_stopping_patience) if eval_set and settings.early_stopping_patience \
+        else None
+    guard = bool(eval_set and settings.keep_best)
     start = time.perf_counter()
     # bf16: the frozen base is stored in bf16 and LoRA keeps float32 master weights under autocast. PEFT would
     # otherwise cast every LoRA input to float32 and keep that copy for backward, one per adapted layer.
-    guard = bool(eval_set and settings.keep_best)
     with disable_input_dtype_casting(model, active=settings.bf16):
         base_eval_loss = trainer.evaluate()["eval_loss"] if guard else None  # the bar every epoch has to beat
         for callback in [recorder, *([monitor] if monitor else []), *callbacks]:  # after it: it is not an epoch
             trainer.add_callback(callback)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - start
-    evaluations = [entry for entry in trainer.state.log_history if "eval_loss" in entry]  # survives a resume
-    kept, best_epoch = "last epoch", None
-    if evaluations:
-        best = min(evaluations, key=lambda entry: entry["eval_loss"])
-        best_epoch = round(best["epoch"], 3)
-        if trainer.args.load_best_model_at_end:
-            kept = "best epoch"
-        if guard and best["eval_loss"] >= base_eval_loss:
-            _reset_adapter(model)
-            kept = "base model"
-        if guard and (progress or kept == "base model"):
-            print(_guard_line(kept, best["eval_loss"], best_epoch, base_eval_loss))
-
+    kept, best_epoch = _keep_best_or_base(trainer, model, guard, base_eval_loss, progress)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    trainable, total = model.get_nb_trainable_parameters()
     steps_done = trainer.state.global_step - (_checkpoint_step(checkpoint) if checkpoint else 0)
     run = TrainingRun(
         adapter_dir=str(out_dir),
@@ -348,8 +248,61 @@ def fine_tune(data, settings: LoRASettings = LoRASettings(), out_dir="outputs/ad
         kept=kept,
         duplicate_share=round(repeated, 3),
     )
-    run.save(out_dir / "run.json")
+    run.save(out_dir)
     return run
+
+
+def _training_data(data, eval_data, settings: LoRASettings) -> tuple[list[Example], list[Example]]:
+    """Training and held-out examples: `eval_data` as given, else a split that keeps near-duplicates together."""
+    examples = as_examples(data)
+    if eval_data is not None:
+        return examples, as_examples(eval_data)
+    return split_examples(examples, settings.eval_fraction, seed=settings.seed)
+
+
+def _warn_about_duplicates(examples: list[Example]) -> float:
+    """The share of examples that repeat another, with a warning when it is high enough to matter."""
+    repeated, lines = duplicate_share(examples)
+    if repeated > MANY_DUPLICATES:
+        shown = ", ".join(map(str, lines[:12])) + (", ..." if len(lines) > 12 else "")
+        print(f"⚠️ warning: {len(lines)} of {len(examples)} training examples duplicate another one (same or "
+              f"paraphrased question, or the same answer; lines {shown}). The model will learn those answers by "
+              "heart rather than how to help, and eval loss on such data flatters it. Write more varied "
+              "examples (`lora-course validate` names each pair).")
+    return repeated
+
+
+def _build_trainer(model, tokenizer, train_set, eval_set, settings: LoRASettings, out_dir: Path, progress: bool):
+    trainer = AnswerLossTrainer(
+        model=model,
+        args=_training_arguments(settings, out_dir / "checkpoints", bool(eval_set), progress),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=lambda features: pad_batch(features, tokenizer.pad_token_id),
+        processing_class=tokenizer,
+    )
+    if not progress:
+        trainer.remove_callback(PrinterCallback)  # it would print every step's log dict
+    elif trainer.pop_callback(ProgressCallback):  # a terminal (a notebook gets the Trainer's live table instead)
+        trainer.add_callback(LossProgressBar)
+    return trainer
+
+
+def _keep_best_or_base(trainer, model, guard: bool, base_eval_loss, progress: bool) -> tuple[str, float | None]:
+    """What the adapter holds after training (the Trainer has already loaded the best epoch when asked to), reset to
+    change nothing when no epoch beat the base model; and the best epoch."""
+    evaluations = [entry for entry in trainer.state.log_history if "eval_loss" in entry]  # survives a resume
+    if not evaluations:
+        return "last epoch", None
+    best = min(evaluations, key=lambda entry: entry["eval_loss"])
+    best_epoch = round(best["epoch"], 3)
+    kept = "best epoch" if trainer.args.load_best_model_at_end else "last epoch"
+    if guard and best["eval_loss"] >= base_eval_loss:
+        _reset_adapter(model)
+        kept = "base model"
+    if guard and (progress or kept == "base model"):
+        print(_guard_line(kept, best["eval_loss"], best_epoch, base_eval_loss))
+    return kept, best_epoch
 
 
 def _reset_adapter(model) -> None:

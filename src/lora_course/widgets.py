@@ -15,6 +15,7 @@ import html
 from collections.abc import Callable
 
 from .generation import respond
+from .models import base_and_tuned
 
 Criterion = Callable[[str, str], float]  # (question, answer) -> score in 0..1 (a bool counts as 0 or 1)
 
@@ -73,7 +74,7 @@ class ComparisonPlayground:
 
         if not hasattr(model, "disable_adapter"):
             raise TypeError("The playground needs a PeftModel (base model + LoRA adapter), "
-                            "e.g. from lora_course.models.load_tuned_model(adapter_dir).")
+                            "e.g. from lora_course.models.load_adapter(adapter_dir).")
         self.model, self.tokenizer, self.max_new_tokens = model, tokenizer, max_new_tokens
         self.criteria = dict(criteria)
         self.question = widgets.Text(value=question, description="Question:",
@@ -99,9 +100,8 @@ class ComparisonPlayground:
         self.question.value, self.result.value = question, ""
         self.button.disabled, self.status.value = True, "Generating both answers…"
         try:
-            with self.model.disable_adapter():
-                base = respond(self.model, self.tokenizer, question, max_new_tokens=self.max_new_tokens)
-            tuned = respond(self.model, self.tokenizer, question, max_new_tokens=self.max_new_tokens)
+            base, tuned = base_and_tuned(self.model, lambda prompt_format: respond(
+                self.model, self.tokenizer, question, prompt_format, max_new_tokens=self.max_new_tokens))
             result = {"question": question, "base": base.text, "tuned": tuned.text,
                       "base_scores": score_answer(question, base.text, self.criteria),
                       "tuned_scores": score_answer(question, tuned.text, self.criteria)}

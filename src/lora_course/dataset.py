@@ -1,4 +1,4 @@
-"""Load, check and split the course's JSONL datasets.
+"""Load and check the course's JSONL datasets (the split that keeps near-duplicates together is in `duplicates`).
 
 A dataset is one JSON object per line: {"input": "<question>", "output": "<ideal answer>"},
 optionally with a "category", or the chat form {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}.
@@ -12,27 +12,18 @@ import codecs
 import difflib
 import json
 import os
-import random
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .paths import DATA_DIR
-
-PROMPT_TEMPLATE = "### User: {input}\n### Assistant:"  # the course text's format, taught as a comparison
-CHAT, COURSE_TEXT = "chat", "course-text"  # prompt formats: the model's own chat template, or PROMPT_TEMPLATE
+from .duplicates import KINDS, NEAR_DUP_MAX_EXAMPLES, near_duplicate, near_duplicate_pairs, normalise, words
+from .prompts import format_example
+from .text import has_emoji
 
 MIN_INPUT_CHARS = 10
 MIN_OUTPUT_CHARS = 20
-NEAR_DUP_RATIO = 0.9  # difflib.SequenceMatcher ratio of normalised inputs
-NEAR_DUP_JACCARD = 0.8  # overlap of the inputs' word sets
-COPY_RATIO = 0.85  # a learner's text this close to a shipped one (or sharing 80% of its words) is a copy
-NEAR_DUP_MAX_EXAMPLES = 2000  # the pairwise check is O(n²); beyond this it gets slow
-PARAPHRASE_MIN_SHARED = 3  # content words two questions must share to count as one question asked twice
-PARAPHRASE_JACCARD = 0.6  # ... and this share of all the content words the two use
-MANY_DUPLICATES = 0.2  # `fine_tune` warns when more than this share of the examples repeat another
 STYLE_MIN_EXAMPLES = 5
 CATEGORY_MIN_EXAMPLES = 10
 
@@ -46,14 +37,6 @@ _ALIASES = {
 _EXAMPLE_LINE = '{"input": "<question>", "output": "<answer>"}'
 _MESSAGES_SHAPE = ('[{"role": "user", "content": "<question>"}, '
                    '{"role": "assistant", "content": "<answer>"}]')
-_EMOJI_RANGES = (
-    (0x1F000, 0x1FAFF),  # pictographs, emoticons, transport, supplemental symbols
-    (0x2600, 0x27BF),  # misc symbols and dingbats: ☀ ✅ ✨ ❤
-    (0x2B50, 0x2B55),  # ⭐ ⭕
-    (0x231A, 0x231B),  # ⌚ ⌛
-    (0x23E9, 0x23FA),  # ⏩ ⏰ ⏳
-)
-
 
 @dataclass(frozen=True)
 class Example:
@@ -112,53 +95,6 @@ class DatasetError(ValueError):
         self.report = report
 
 
-def format_prompt(question: str) -> str:
-    """The course text's prompt: `### User: …\n### Assistant:`, a format an Instruct model never saw."""
-    return PROMPT_TEMPLATE.format(input=question)
-
-
-def format_example(example: Example) -> str:
-    """Prompt plus answer in the course text's format (the tokenizer appends EOS)."""
-    return f"{format_prompt(example.input)} {example.output}"
-
-
-def uses_chat_template(tokenizer, prompt_format: str = CHAT) -> bool:
-    """Chat format where the tokenizer has a template (SmolLM2-Instruct does; distilgpt2 does not)."""
-    if prompt_format not in (CHAT, COURSE_TEXT):
-        raise ValueError(f"prompt_format must be {CHAT!r} or {COURSE_TEXT!r}, not {prompt_format!r}")
-    return prompt_format == CHAT and bool(getattr(tokenizer, "chat_template", None))
-
-
-def prompt_text(tokenizer, question: str, prompt_format: str = CHAT) -> str:
-    """The prompt the model sees, ending where its answer starts; training and generation use the same one.
-
-    By default the model's own chat template (what an Instruct model was trained on), so the base model is not
-    handicapped in comparisons; `COURSE_TEXT` gives the course text's `### User:` format.
-    """
-    if uses_chat_template(tokenizer, prompt_format):
-        return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
-                                             add_generation_prompt=True)
-    return format_prompt(question)
-
-
-def answer_text(tokenizer, answer: str, prompt_format: str = CHAT) -> str:
-    """The answer as it follows `prompt_text` (the course format puts a space after `Assistant:`); EOS comes after."""
-    return answer if uses_chat_template(tokenizer, prompt_format) else " " + answer
-
-
-STOPWORDS = set("a an the and or but if to of in on for with my your our i you we it is are was be can do does "
-                "how what why when where which who me this that have has not no yes please there their".split())
-
-
-def content_words(text: str) -> set[str]:
-    """The words that say what a text is about (no stopwords, no 1-2 letter words), lower-cased."""
-    return {w for w in re.findall(r"[a-z][a-z0-9'-]+", text.lower()) if w not in STOPWORDS and len(w) > 2}
-
-
-def has_emoji(text: str) -> bool:
-    return any(lo <= ord(ch) <= hi for ch in text for lo, hi in _EMOJI_RANGES)
-
-
 def validate_file(path, *, min_examples: int = 1, max_tokens: int | None = None,
                   count_tokens: Callable[[str], int] | None = None, eval_path=None) -> ValidationReport:
     """Check a dataset file and report every problem; raises OSError only if the file can't be read."""
@@ -209,47 +145,6 @@ def read_jsonl(path) -> list[dict]:
         raise DatasetError(ValidationReport(path, [], errors, []))
     return [value for _, value in records]
 
-
-def split_examples(examples: Iterable[Example], eval_fraction: float,
-                   seed: int = 0) -> tuple[list[Example], list[Example]]:
-    """Deterministic train/eval split, stratified by category so every kind of question is evaluated.
-
-    Near-duplicates (`near_duplicate_groups`) stay on one side: one question asked two ways on both sides
-    would make the eval loss measure recall of the other copy, not learning.
-    """
-    if not 0 <= eval_fraction < 1:
-        raise ValueError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
-    examples = list(examples)
-    n = len(examples)
-    if eval_fraction == 0 or n < 2:
-        return examples, []  # untouched order: nothing to split
-    n_eval = max(min(round(n * eval_fraction), n - 1), 1)  # always keep one to train on
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    position = {index: rank for rank, index in enumerate(order)}
-    groups = sorted((sorted(group, key=position.get) for group in near_duplicate_groups(examples)),
-                    key=lambda group: position[group[0]])
-    by_category: dict[str | None, list[list[int]]] = {}
-    for group in groups:
-        by_category.setdefault(examples[group[0]].category, []).append(group)
-    sizes = {key: sum(map(len, members)) for key, members in by_category.items()}
-    quotas = {key: size * n_eval // n for key, size in sizes.items()}
-    by_remainder = sorted(by_category, key=lambda key: -(sizes[key] * n_eval % n))
-    for key in by_remainder[:n_eval - sum(quotas.values())]:  # largest-remainder rounding
-        quotas[key] += 1
-    eval_ids: set[int] = set()
-    for key, members in by_category.items():
-        taken = 0
-        for group in members:
-            if taken + len(group) <= quotas[key]:
-                eval_ids.update(group)
-                taken += len(group)
-    for group in groups:  # groups larger than a quota: hold out whole ones while one group is left to train on
-        if len(eval_ids) >= n_eval or len(eval_ids) + len(group) > n - 1:
-            break
-        if not eval_ids & set(group):
-            eval_ids.update(group)
-    return [examples[i] for i in order if i not in eval_ids], [examples[i] for i in order if i in eval_ids]
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -442,36 +337,17 @@ def _json_type(value: object) -> str:
 
 
 # --- whole-file checks -----------------------------------------------------------------------
-
-def _normalise(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
-def _near_duplicate(a: str, b: str, words_a: set[str], words_b: set[str], ratio: float = NEAR_DUP_RATIO) -> bool:
-    shared = len(words_a & words_b) / len(words_a | words_b) if words_a and words_b else 0.0
-    if shared >= NEAR_DUP_JACCARD:
-        return True
-    if shared < 0.4:  # a string this close shares far more words; skips difflib on most pairs
-        return False
-    matcher = difflib.SequenceMatcher(None, a, b)
-    return matcher.real_quick_ratio() >= ratio and matcher.quick_ratio() >= ratio and matcher.ratio() >= ratio
-
-
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"\w+", text))
-
-
 def _duplicate_warnings(examples: list[Example]) -> list[Issue]:
     """Questions asked twice (even in other words) and answers given twice make the model memorise."""
     strongest = {}  # one warning per line: the closest kind of repetition, then the earliest line
     for first, later, how in near_duplicate_pairs(examples):
         strongest[later] = min(strongest.get(later, (how, first)), (how, first),
-                               key=lambda pair: (_KINDS.index(pair[0]), pair[1]))
+                               key=lambda pair: (KINDS.index(pair[0]), pair[1]))
     warnings = []
     for later, (how, first) in sorted(strongest.items()):
         other, example = examples[first], examples[later]
         if how == "duplicate":
-            same_answer = _normalise(other.output) == _normalise(example.output)
+            same_answer = normalise(other.output) == normalise(example.output)
             warnings.append(Issue(
                 "warning", "duplicate",
                 f"same question as line {other.line}" + ("" if same_answer else ", with a different answer"),
@@ -484,7 +360,7 @@ def _duplicate_warnings(examples: list[Example]) -> list[Issue]:
     return warnings
 
 
-_KINDS = ("duplicate", "near_duplicate", "paraphrase", "repeated_answer")  # closest first
+
 _DUPLICATE_KINDS = {
     "near_duplicate": ("almost the same question as line {line}",
                        "rephrase it into a genuinely different question, or drop one of the two"),
@@ -496,85 +372,6 @@ _DUPLICATE_KINDS = {
                         "not as a way to help"),
 }
 
-
-def near_duplicate_pairs(examples: list[Example]) -> list[tuple[int, int, str]]:
-    """(earlier index, later index, kind) for every pair that says the same thing twice, in file order.
-
-    Kinds: "duplicate" (same question, ignoring case and spaces), "near_duplicate" (almost the same string),
-    "paraphrase" (the same question in other words: at least PARAPHRASE_MIN_SHARED content words shared, and
-    60% of all the content words the two use; not for code), "repeated_answer" (the same or almost the same answer).
-    The comparison is O(n²): above NEAR_DUP_MAX_EXAMPLES examples only exact duplicates are found.
-    """
-    if len(examples) > NEAR_DUP_MAX_EXAMPLES:
-        return _exact_duplicate_pairs(examples)
-    keys = [(_normalise(ex.input), _normalise(ex.output)) for ex in examples]
-    words = [(_words(q), _words(a), _topic(ex.input)) for (q, a), ex in zip(keys, examples, strict=True)]
-    pairs = []
-    for later in range(len(examples)):
-        question, answer = keys[later]
-        q_words, a_words, topic = words[later]
-        for first in range(later):
-            other_q, other_a = keys[first]
-            other_q_words, other_a_words, other_topic = words[first]
-            if question == other_q:
-                how = "duplicate"
-            elif _near_duplicate(other_q, question, other_q_words, q_words):
-                how = "near_duplicate"
-            elif _paraphrase(topic, other_topic):
-                how = "paraphrase"
-            elif answer == other_a or _near_duplicate(other_a, answer, other_a_words, a_words):
-                how = "repeated_answer"
-            else:
-                continue
-            pairs.append((first, later, how))
-    return pairs
-
-
-def _exact_duplicate_pairs(examples: list[Example]) -> list[tuple[int, int, str]]:
-    first_seen, pairs = {}, []
-    for index, example in enumerate(examples):
-        key = _normalise(example.input)
-        if key in first_seen:
-            pairs.append((first_seen[key], index, "duplicate"))
-        else:
-            first_seen[key] = index
-    return pairs
-
-
-def _topic(question: str) -> set[str]:
-    """Content words with plural "s" dropped; none for code, whose shared type names say nothing about intent."""
-    return set() if _DEF_LINE.search(question) else {w.removesuffix("s") for w in content_words(question)}
-
-
-def _paraphrase(topic_a: set[str], topic_b: set[str]) -> bool:
-    shared = len(topic_a & topic_b)
-    return shared >= PARAPHRASE_MIN_SHARED and shared >= PARAPHRASE_JACCARD * len(topic_a | topic_b)
-
-
-def near_duplicate_groups(examples: list[Example]) -> list[list[int]]:
-    """Indices of examples linked by any near-duplicate relation (transitively), each group in file order;
-    an example that repeats nothing is a group of one. Splits keep a group on one side."""
-    parent = list(range(len(examples)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for first, later, _ in near_duplicate_pairs(examples):
-        parent[root(later)] = root(first)
-    groups: dict[int, list[int]] = {}
-    for index in range(len(examples)):
-        groups.setdefault(root(index), []).append(index)
-    return list(groups.values())
-
-
-def duplicate_share(examples: list[Example]) -> tuple[float, list[int]]:
-    """Share of examples that repeat an earlier one (any kind of near-duplicate), and their lines."""
-    repeats = sorted(i for group in near_duplicate_groups(examples) for i in group[1:])
-    lines = [examples[i].line or i + 1 for i in repeats]
-    return (len(repeats) / len(examples) if examples else 0.0), lines
 
 
 def _length_warnings(examples: list[Example], max_tokens: int, count_tokens: Callable[[str], int]) -> list[Issue]:
@@ -634,16 +431,16 @@ def _eval_overlap_warnings(examples: list[Example], eval_path: str) -> list[Issu
                               f"run: lora-course validate {eval_path}"))
     train = {}
     for example in examples:
-        train.setdefault(_normalise(example.input), example)
+        train.setdefault(normalise(example.input), example)
     check_near = max(len(examples), len(eval_examples)) <= NEAR_DUP_MAX_EXAMPLES
-    train_words = [(example, key, _words(key)) for key, example in train.items()] if check_near else []
+    train_words = [(example, key, words(key)) for key, example in train.items()] if check_near else []
     for eval_example in eval_examples:
-        key = _normalise(eval_example.input)
+        key = normalise(eval_example.input)
         match, how = train.get(key), "the same"
         if match is None:
-            words = _words(key)
+            key_words = words(key)
             match = next((ex for ex, train_key, ex_words in train_words
-                          if _near_duplicate(train_key, key, ex_words, words)), None)
+                          if near_duplicate(train_key, key, ex_words, key_words)), None)
             how = "almost the same"
         if match is not None:
             warnings.append(Issue("warning", "eval_overlap",
@@ -652,126 +449,6 @@ def _eval_overlap_warnings(examples: list[Example], eval_path: str) -> list[Issu
                                   match.line))
     return warnings
 
-
-# --- is it the learner's own data? ---------------------------------------------------------
-
-def copied_from_course(path, data_dir=None) -> list[Issue]:
-    """Pairs whose question or answer is a copy or near-copy of text the course ships (an error each).
-
-    Exercises 1 and 5 grade a dataset the learner writes; the course's reference, evaluation and example
-    files (every *.jsonl under data/) are there to read and to fall back on, not to hand in. Near means
-    the same words after lower-casing and dropping punctuation and emojis, a difflib ratio of at least
-    0.85, or 80% of the words shared.
-    """
-    own = Path(path).resolve()
-    shipped = [entry for entry in _course_texts(Path(data_dir or DATA_DIR)) if entry[0] != own]
-    exact = {}
-    for _, key, _, where in shipped:
-        exact.setdefault(key, where)
-    issues = []
-    for example in validate_file(path).examples:
-        for field in ("input", "output"):
-            key = _plain_words(getattr(example, field))
-            words = set(key.split())
-            where = exact.get(key)
-            how = "a copy"
-            if where is None:
-                how = "almost a copy"
-                where = next((w for _, other, other_words, w in shipped
-                              if _near_duplicate(other, key, other_words, words, COPY_RATIO)), None)
-            if where is not None:
-                what = "question" if field == "input" else "answer"
-                issues.append(Issue("error", "copied", f"the {what} is {how} of {where}",
-                                    "write this pair yourself; the course's files are examples, not answers",
-                                    example.line))
-    return issues
-
-
-_HEALTH_WORDS = re.compile(r"\b(" + "|".join((
-    r"health\w*", r"medic\w*", r"doctors?", r"gps?", r"nurses?", r"pharmacists?", r"dentists?", r"opticians?",
-    r"physio\w*", r"midwi\w*", r"clinic\w*", r"hospital\w*", r"emergency", r"ambulance", r"a&e", r"111", r"999",
-    r"symptoms?", r"pain\w*", r"aches?", r"aching", r"ach(?:y|ed)", r"sore\w*", r"hurts?", r"hurting",
-    r"fevers?", r"temperature", r"cough\w*", r"colds?", r"flu", r"infect\w*", r"virus\w*", r"rash\w*",
-    r"itch\w*", r"swell\w*", r"swollen", r"bleed\w*", r"blood", r"bruis\w*", r"wounds?", r"cuts?",
-    r"burns?", r"burnt", r"stings?", r"stung", r"bites?", r"bitten", r"blisters?", r"injur\w*", r"sprain\w*",
-    r"fractur\w*", r"heal\w*", r"sleep\w*", r"insomnia", r"tired\w*", r"fatigue", r"exhaust\w*",
-    r"headaches?", r"migraines?", r"dizz\w*", r"faint\w*", r"nause\w*", r"vomit\w*", r"diarrh\w*",
-    r"constipat\w*", r"stomach\w*", r"bowel\w*", r"allerg\w*", r"asthma", r"hay ?fever", r"breath\w*",
-    r"heart\w*", r"chest", r"lungs?", r"skin", r"eyes?", r"ears?", r"teeth", r"tooth\w*", r"gums?",
-    r"throat", r"joints?", r"muscles?", r"bones?", r"back", r"knees?", r"ankles?", r"wrists?", r"shins?",
-    r"diet\w*", r"vitamins?", r"hydrat\w*", r"dehydrat\w*", r"nutrition\w*", r"calorie\w*", r"weight",
-    r"exercis\w*", r"stretch\w*", r"dos(?:e|es|age)", r"tablets?", r"pills?", r"paracetamol", r"ibuprofen",
-    r"antihistamines?", r"antibiotics?", r"prescri\w*", r"medication\w*", r"creams?", r"ointments?",
-    r"pregnan\w*", r"periods?", r"cramps?", r"menstru\w*", r"anxi\w*", r"stress\w*", r"depress\w*",
-    r"mental", r"mood", r"panic", r"illness\w*", r"ill", r"sick\w*", r"diseases?", r"diabet\w*",
-    r"cholesterol", r"treat\w*", r"recover\w*", r"therap\w*", r"vaccin\w*", r"checkups?", r"check-ups?",
-    r"lump\w*", r"ulcers?", r"warts?", r"acne", r"eczema", r"sunburn\w*", r"mosquito\w*", r"ticks?",
-    r"snor\w*", r"caffeine", r"alcohol", r"smok\w*", r"nosebleeds?", r"nose", r"mouth", r"feet", r"foot",
-    r"hands?", r"fingers?", r"toes?", r"legs?", r"arms?", r"neck", r"shoulders?", r"hips?", r"body",
-)) + r")\b", re.IGNORECASE)
-_DEF_LINE = re.compile(r"^\s*(?:async\s+)?def\s+\w+\s*\(", re.MULTILINE)
-_BRIEF = re.compile(r"^\s*Platform:\s*\S.*\bTopic:\s*\S.*\bTone:\s*\S", re.IGNORECASE | re.DOTALL)
-DOMAINS = {  # what makes a pair belong to exercise 5's domain; the notebook prints these sentences
-    "medical": "question and answer together use at least three different health words (symptoms, body parts, "
-               "treatments, professionals…; `lora_course.data.health_words(text)` lists them), not counting the "
-               "fixed disclaimer",
-    "docstrings": "the input is Python code with a `def name(` line and the answer is a docstring that opens and "
-                  "closes with triple quotes and has an `Args:`, `Returns:` or `Yields:` section",
-    "social": "the input is a brief of the form `Platform: … Topic: … Tone: …` and the answer is a post of at "
-              "most 3,000 characters",
-}
-
-
-MEDICAL_DISCLAIMER = "This is general information, not medical advice — please consult a healthcare professional."
-
-
-def health_words(text: str) -> set[str]:
-    return {word.casefold() for word in _HEALTH_WORDS.findall(text)}
-
-
-def off_domain(path, domain: str) -> list[Issue]:
-    """Pairs of a mini-project dataset that do not belong to its domain (an error each); see DOMAINS."""
-    if domain not in DOMAINS:
-        raise ValueError(f"unknown domain {domain!r}: choose one of {', '.join(DOMAINS)}")
-    issues = []
-    for example in validate_file(path).examples:
-        question, answer = example.input, example.output
-        if domain == "medical":
-            belongs = len(health_words(question + "\n" + answer.replace(MEDICAL_DISCLAIMER, ""))) >= 3
-        elif domain == "docstrings":
-            body = answer.strip()
-            belongs = (bool(_DEF_LINE.search(question)) and body[:3] in ('"""', "'''") and body[-3:] == body[:3]
-                       and len(body) > 6 and bool(re.search(r"^\s*(Args|Returns|Yields):", body, re.MULTILINE)))
-        else:
-            belongs = bool(_BRIEF.match(question)) and len(answer) <= 3000
-        if not belongs:
-            issues.append(Issue("error", "off_domain", f"this pair is not a {domain} pair: {DOMAINS[domain]}",
-                                "rewrite it for your domain or remove it", example.line))
-    return issues
-
-
-def _plain_words(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.casefold()))
-
-
-def _course_texts(data_dir: Path) -> list[tuple[Path, str, set[str], str]]:
-    """(file, plain words, word set, "file line N") for every text field of every shipped JSONL file."""
-    texts = []
-    for file in sorted(data_dir.rglob("*.jsonl")):
-        records, _, _ = _read_records(os.fspath(file))
-        for line, value in records:
-            if not isinstance(value, dict):
-                continue
-            fields = [value.get(name) for name in ("input", "output", "text")]
-            messages = value.get("messages")
-            if isinstance(messages, list):
-                fields += [m.get("content") for m in messages if isinstance(m, dict)]
-            for text in fields:
-                if isinstance(text, str) and len(text.strip()) >= MIN_INPUT_CHARS:
-                    key = _plain_words(text)
-                    texts.append((file.resolve(), key, set(key.split()),
-                                  f"{file.relative_to(data_dir.parent)} line {line}"))
-    return texts
 
 
 def _where(path: str, issue: Issue) -> str:
