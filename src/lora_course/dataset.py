@@ -146,7 +146,6 @@ def read_jsonl(path) -> list[dict]:
     return [value for _, value in records]
 
 
-
 # --- reading ---------------------------------------------------------------------------------
 
 def _read_records(path: str) -> tuple[list[tuple[int, object]], list[Issue], int]:
@@ -360,7 +359,6 @@ def _duplicate_warnings(examples: list[Example]) -> list[Issue]:
     return warnings
 
 
-
 _DUPLICATE_KINDS = {
     "near_duplicate": ("almost the same question as line {line}",
                        "rephrase it into a genuinely different question, or drop one of the two"),
@@ -371,7 +369,6 @@ _DUPLICATE_KINDS = {
                         "give each question its own answer; an answer repeated across lines is learned by heart, "
                         "not as a way to help"),
 }
-
 
 
 def _length_warnings(examples: list[Example], max_tokens: int, count_tokens: Callable[[str], int]) -> list[Issue]:
@@ -448,7 +445,6 @@ def _eval_overlap_warnings(examples: list[Example], eval_path: str) -> list[Issu
                                   "drop it from the eval set or from training; the two sets must not share questions",
                                   match.line))
     return warnings
-
 
 
 def _where(path: str, issue: Issue) -> str:

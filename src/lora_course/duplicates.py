@@ -42,7 +42,6 @@ def words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text))
 
 
-
 def near_duplicate_pairs(examples: list) -> list[tuple[int, int, str]]:
     """(earlier index, later index, kind) for every pair that says the same thing twice, in file order.
 
@@ -123,7 +122,6 @@ def duplicate_share(examples: list) -> tuple[float, list[int]]:
     return (len(repeats) / len(examples) if examples else 0.0), lines
 
 
-
 def split_examples(examples: Iterable, eval_fraction: float,
                    seed: int = 0) -> tuple[list, list]:
     """Deterministic train/eval split, stratified by category so every kind of question is evaluated.
@@ -164,4 +162,3 @@ def split_examples(examples: Iterable, eval_fraction: float,
         if not eval_ids & set(group):
             eval_ids.update(group)
     return [examples[i] for i in order if i not in eval_ids], [examples[i] for i in order if i in eval_ids]
-

@@ -130,5 +130,3 @@ def _course_texts(data_dir: Path) -> list[tuple[Path, str, set[str], str]]:
                     texts.append((file.resolve(), key, set(key.split()),
                                   f"{file.relative_to(data_dir.parent)} line {line}"))
     return texts
-
-

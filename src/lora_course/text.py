@@ -25,4 +25,3 @@ def content_words(text: str) -> set[str]:
 
 def has_emoji(text: str) -> bool:
     return any(lo <= ord(ch) <= hi for ch in text for lo, hi in EMOJI_RANGES)
-
