@@ -42,6 +42,11 @@ def test_train_rejects_a_broken_dataset_without_traceback(tmp_path, capsys):
     assert "missing_output.jsonl:2" in err and "Traceback" not in err
 
 
+def test_train_rejects_a_setting_out_of_range_before_loading_a_model(tmp_path, capsys):
+    assert main(["train", EVAL, "--out", str(tmp_path / "a"), "--epochs", "0"]) == 2
+    assert "epochs must be greater than 0" in capsys.readouterr().err and not (tmp_path / "a").exists()
+
+
 def test_presets_and_overrides(tmp_path):
     args = build_parser().parse_args(["train", TECHCO, "--out", "x", "--preset", "course-text", "--lr", "1e-4"])
     settings = _settings(args)

@@ -74,7 +74,12 @@ def _train(args) -> int:
     from .memory import format_mb
     from .training import fine_tune
 
-    run = fine_tune(args.data, _settings(args), args.out, base_model=args.model, resume=args.resume)
+    try:
+        settings = _settings(args)
+    except ValueError as exc:  # a setting out of range (LoRASettings checks them): said before any model loads
+        print(f"❌ {exc}", file=sys.stderr)
+        return 2
+    run = fine_tune(args.data, settings, args.out, base_model=args.model, resume=args.resume)
     first, last = run.train_losses[0]["loss"], run.final_train_loss
     print(f"train loss {first:.3f} -> {last:.3f} over {len(run.train_losses)} steps")
     if run.eval_losses:
