@@ -52,16 +52,20 @@ class TrainingRun:
         return self.settings.get("prompt_format", COURSE_TEXT)
 
     def save(self, path) -> None:
-        path = Path(path)
-        (path / RUN_FILE if path.is_dir() else path).write_text(json.dumps(dataclasses.asdict(self), indent=2))
+        _run_file(path).write_text(json.dumps(dataclasses.asdict(self), indent=2))
 
     @classmethod
     def load(cls, path) -> "TrainingRun":
         """The run saved in `path` (an adapter folder or its run.json)."""
-        path = Path(path)
-        return cls(**json.loads((path / RUN_FILE if path.is_dir() else path).read_text()))
+        return cls(**json.loads(_run_file(path).read_text()))
 
     @classmethod
     def of_adapter(cls, adapter_dir) -> "TrainingRun | None":
         """The adapter's run, or None for an adapter saved without one (e.g. by exercise 2's own Trainer)."""
         return cls.load(adapter_dir) if (Path(adapter_dir) / RUN_FILE).is_file() else None
+
+
+def _run_file(path) -> Path:
+    """An adapter folder's run.json, or `path` itself when it names the file."""
+    path = Path(path)
+    return path / RUN_FILE if path.is_dir() else path

@@ -24,6 +24,8 @@ from .models import load_base_model, lora_target_modules, model_name, trainable_
 from .prompts import CHAT, IGNORE_INDEX, PROMPT_FORMATS, check_prompt_format, encode, pad_batch
 from .runs import TrainingRun
 
+TARGET_PRESETS = ("attention", "all-linear")  # `target_modules` by name; a list names the layers itself
+
 
 def _setting(default, text: str, **cli):
     """A LoRASettings field with the help text `lora-course train --<field>` shows (`cli`: choices, aliases, ...)."""
@@ -40,7 +42,7 @@ class LoRASettings:
     dropout: float = _setting(0.0, "dropout on the LoRA input; 1% in the sweep, not worth a copy of every input")
     target_modules: str = _setting("attention", "layers that get adapters: the architecture's attention "
                                    "projections (PEFT's choice), every linear layer, or a list (Python only)",
-                                   choices=("attention", "all-linear"))
+                                   choices=TARGET_PRESETS)
     learning_rate: float = _setting(2e-3, "peak learning rate of AdamW", aliases=("--lr",))
     epochs: float = _setting(3, "passes over the training examples")
     batch_size: int = _setting(2, "examples per step")
@@ -67,7 +69,7 @@ class LoRASettings:
     def __post_init__(self):
         """A wrong value is reported here, where the settings are made, not after the model has loaded."""
         check_prompt_format(self.prompt_format)
-        if isinstance(self.target_modules, str) and self.target_modules not in ("attention", "all-linear"):
+        if isinstance(self.target_modules, str) and self.target_modules not in TARGET_PRESETS:
             raise ValueError(f"target_modules must be 'attention', 'all-linear' or a list of layer names, "
                              f"not {self.target_modules!r}")
         positive = {"rank": self.rank, "alpha": self.alpha, "learning_rate": self.learning_rate,
@@ -76,9 +78,9 @@ class LoRASettings:
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{name} must be greater than 0, not {value!r}")
-        for name, value, low, high in (("dropout", self.dropout, 0, 1), ("eval_fraction", self.eval_fraction, 0, 1)):
-            if not low <= value < high:
-                raise ValueError(f"{name} must be in [{low}, {high}), not {value!r}")
+        for name, value in (("dropout", self.dropout), ("eval_fraction", self.eval_fraction)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), not {value!r}")
         if self.warmup_steps < 0 or self.weight_decay < 0:
             raise ValueError("warmup_steps and weight_decay cannot be negative")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
@@ -144,7 +146,7 @@ def as_examples(data) -> list[Example]:
 def add_lora(model, settings: LoRASettings):
     """Wrap a base model with fresh LoRA adapters; only the adapters are trainable."""
     targets = settings.target_modules
-    if isinstance(targets, str) and targets in ("attention", "all-linear"):
+    if isinstance(targets, str) and targets in TARGET_PRESETS:
         targets = lora_target_modules(model, targets)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=targets, task_type="CAUSAL_LM",
